@@ -1,0 +1,153 @@
+"""Datasets as dict batches, a description of their shape (DataSpec) and a resumable batch stream."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Optional
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What a model needs to know of its data.
+
+    kind: "image" (tensors C×H×W in [-1, 1]) or "points" (vectors in R^dim).
+    shape: one sample's shape; num_classes: 0 for unlabelled data.
+    """
+
+    kind: str
+    shape: tuple[int, ...]
+    num_classes: int = 0
+
+    @property
+    def channels(self) -> Optional[int]:
+        return self.shape[0] if self.kind == "image" else None
+
+    @property
+    def image_size(self) -> Optional[int]:
+        return self.shape[-1] if self.kind == "image" else None
+
+
+@dataclass
+class DataBundle:
+    """A training split, a held-out split (never trained on) and their spec.
+
+    ``mixture`` is the true density where the data is a known Gaussian mixture (for mode metrics).
+    """
+
+    train: Dataset
+    heldout: Dataset
+    spec: DataSpec
+    mixture: Optional[object] = None
+
+
+class InMemory(Dataset):
+    """Samples held in one tensor (float in the model's range, or uint8 images scaled on fetch).
+
+    Batches are fetched by one indexing operation (``__getitems__``), not sample by sample.
+    """
+
+    def __init__(self, data: torch.Tensor, labels: Optional[torch.Tensor] = None):
+        if labels is not None and len(labels) != len(data):
+            raise ValueError(f"{len(data)} samples but {len(labels)} labels")
+        self.data = data
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def _batch(self, index) -> dict:
+        x = self.data[index]
+        if x.dtype == torch.uint8:
+            x = x.float().div_(127.5).sub_(1.0)
+        batch = {"image": x}
+        if self.labels is not None:
+            batch["label"] = self.labels[index]
+        return batch
+
+    def __getitem__(self, i: int) -> dict:
+        return self._batch(i)
+
+    def __getitems__(self, indices: list[int]) -> dict:
+        return self._batch(torch.as_tensor(indices))
+
+    def tensors(self) -> dict:
+        """The whole split as one batch."""
+        return self._batch(slice(None))
+
+
+def take(dataset: Dataset, n: int) -> dict:
+    """The first ``n`` samples of ``dataset`` as one batch."""
+    index = list(range(min(n, len(dataset))))
+    if isinstance(dataset, InMemory):
+        return dataset.__getitems__(index)
+    return default_collate([dataset[i] for i in index])
+
+
+def _identity(batch):
+    return batch
+
+
+class EpochBatches(Sampler):
+    """Index batches of one epoch: a permutation drawn from ``seed + epoch``, from batch ``start`` on."""
+
+    def __init__(self, n: int, batch_size: int, seed: int):
+        if n < batch_size:
+            raise ValueError(f"the training split has {n} samples, fewer than one batch of {batch_size}")
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.epoch, self.start = 0, 0
+
+    def __len__(self) -> int:
+        return self.n // self.batch_size - self.start
+
+    def __iter__(self):
+        perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + self.epoch))
+        for b in range(self.start, self.n // self.batch_size):
+            yield perm[b * self.batch_size : (b + 1) * self.batch_size].tolist()
+
+
+class BatchStream:
+    """An endless stream of shuffled batches whose position can be saved and restored exactly.
+
+    The position is (epoch, batches consumed in it), counted on the consumer's side, so loader
+    workers prefetching ahead never shift what a resumed run sees.
+    """
+
+    def __init__(self, dataset: Dataset, batch_size: int, seed: int, num_workers: int = 0):
+        self.sampler = EpochBatches(len(dataset), batch_size, seed)
+        fast = hasattr(dataset, "__getitems__")
+        self.loader = DataLoader(
+            dataset,
+            batch_sampler=self.sampler,
+            collate_fn=_identity if fast else None,
+            num_workers=num_workers,
+            persistent_workers=False,
+        )
+        self.consumed = 0
+        self._it: Optional[Iterator] = None
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> dict:
+        while True:
+            if self._it is None:
+                self.sampler.start = self.consumed
+                self._it = iter(self.loader)
+            try:
+                batch = next(self._it)
+                self.consumed += 1
+                return batch
+            except StopIteration:
+                self._it = None
+                self.sampler.epoch += 1
+                self.consumed = 0
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.sampler.epoch, "consumed": self.consumed}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.sampler.epoch, self.consumed = int(state["epoch"]), int(state["consumed"])
+        self._it = None

@@ -1,0 +1,121 @@
+"""The adversarial family: unconditional GANs, conditional GANs (Mirza & Osindero 2014) and AC-GAN.
+
+One discriminator update minimizes ``loss.discriminator(D(x), D(G(z)))`` plus the regularizers'
+penalties; one generator update minimizes ``loss.generator(D(G(z)), D(x))``. With ``conditional=True``
+both networks receive the batch's labels (fake samples are drawn for the same labels as the real batch).
+A discriminator that returns ``(logits, class_logits)`` is an AC-GAN one (Odena et al. 2017, Eqs. 2–3):
+D minimizes the class cross-entropy on real and fake samples, G on fake ones, both weighted by
+``aux_weight``.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gantrain.families.base import Family, frozen
+from gantrain.losses import GANLoss
+from gantrain.regularizers import Regularizer
+
+Tensor = torch.Tensor
+
+
+class GANFamily(Family):
+    sample_network = "generator"
+
+    def __init__(
+        self,
+        name: str,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        loss: GANLoss,
+        latent_dim: int,
+        regularizers: Optional[Mapping[str, Regularizer]] = None,
+        conditional: bool = False,
+        num_classes: int = 0,
+        aux_weight: float = 1.0,
+    ):
+        super().__init__(name)
+        if conditional and num_classes < 2:
+            raise ValueError(f"{name} is conditional and needs class labels, but this dataset has none")
+        self.networks.update({"generator": generator, "discriminator": discriminator})
+        self.adversarial_loss = loss
+        self.latent_dim = latent_dim
+        self.conditional, self.num_classes, self.aux_weight = conditional, num_classes, aux_weight
+        self.regularizers = dict(regularizers or {})
+        for reg in self.regularizers.values():
+            reg.setup(self.networks)
+
+    def phases(self, d_steps: int) -> list[tuple[str, int]]:
+        return [("discriminator", d_steps), ("generator", 1)]
+
+    def _discriminate(self, x: Tensor, labels: Optional[Tensor]) -> tuple[Tensor, Optional[Tensor]]:
+        out = self.networks["discriminator"](x, labels)
+        return out if isinstance(out, tuple) else (out, None)
+
+    def _fake(self, n: int, labels: Optional[Tensor]) -> Tensor:
+        z = torch.randn(n, self.latent_dim, device=self.device)
+        return self.networks["generator"](z, labels)
+
+    def loss(self, phase: str, batch: dict, step: int) -> tuple[Tensor, dict[str, Tensor]]:
+        real = batch["image"]
+        labels = batch["label"] if self.conditional else None
+        if phase == "discriminator":
+            return self._discriminator_loss(real, labels, step)
+        return self._generator_loss(real, labels, step)
+
+    def _discriminator_loss(self, real, labels, step):
+        with torch.no_grad():
+            fake = self._fake(len(real), labels)
+        d_real, c_real = self._discriminate(real, labels)
+        d_fake, c_fake = self._discriminate(fake, labels)
+        adversarial = self.adversarial_loss.discriminator(d_real, d_fake)
+        logs = {"loss/D": adversarial.detach(), "D/real": d_real.detach().mean(), "D/fake": d_fake.detach().mean()}
+        loss = adversarial
+        if c_real is not None:
+            classification = F.cross_entropy(c_real, labels) + F.cross_entropy(c_fake, labels)
+            logs["loss/D_class"] = classification.detach()
+            loss = loss + self.aux_weight * classification
+        for name, reg in self.regularizers.items():
+            penalty = reg.discriminator_penalty(lambda x: self._discriminate(x, labels)[0], real, fake, step)
+            if penalty is not None:
+                logs[f"penalty/{name}"] = penalty.detach()
+                loss = loss + penalty
+        return loss, logs
+
+    def _generator_loss(self, real, labels, step):
+        discriminator = self.networks["discriminator"]
+        with frozen(discriminator):
+            fake = self._fake(len(real), labels)
+            d_fake, c_fake = self._discriminate(fake, labels)
+            with torch.no_grad():
+                d_real = self._discriminate(real, labels)[0] if self.adversarial_loss.generator_uses_real else None
+        loss = self.adversarial_loss.generator(d_fake, d_real)
+        logs = {"loss/G": loss.detach()}
+        if c_fake is not None:
+            classification = F.cross_entropy(c_fake, labels)
+            logs["loss/G_class"] = classification.detach()
+            loss = loss + self.aux_weight * classification
+        for name, reg in self.regularizers.items():
+            penalty = reg.generator_penalty(self.networks["generator"], step)
+            if penalty is not None:
+                logs[f"penalty/{name}"] = penalty.detach()
+                loss = loss + penalty
+        return loss, logs
+
+    def after_update(self, phase: str, step: int) -> None:
+        for reg in self.regularizers.values():
+            reg.after_update(phase, self.networks)
+
+    def fixed_inputs(self, n: int, generator: torch.Generator) -> dict[str, Tensor]:
+        inputs = {"z": torch.randn(n, self.latent_dim, generator=generator)}
+        if self.conditional:
+            inputs["label"] = torch.arange(n) % self.num_classes
+        return inputs
+
+    def generate(self, inputs: dict[str, Tensor], network: Optional[nn.Module] = None) -> Tensor:
+        generator = network if network is not None else self.networks["generator"]
+        return generator(inputs["z"], inputs.get("label"))

@@ -1,0 +1,87 @@
+"""DCGAN (Radford, Metz & Chintala 2016): all-convolutional G and D following the paper's guidelines.
+
+Strided convolutions in D and fractionally-strided ones in G (no pooling), batch norm in both (not on D's
+input layer nor G's output layer), ReLU in G with a tanh output, LeakyReLU(0.2) in D, no hidden fully
+connected layers. Widths double each time the resolution halves: ``width`` channels next to the image,
+capped at ``max_width``. Images are 2^k × 2^k with k ≥ 3.
+
+``num_classes > 0`` conditions the network on one-hot labels (G: appended to z; D: appended as constant
+planes). ``aux_classes > 0`` adds AC-GAN's class head to D (Odena et al. 2017).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from gantrain.models.layers import append_onehot, norm_2d
+
+
+def _levels(channels, image_size) -> int:
+    """Number of 2× resolution steps between 4×4 and the image; refuses what the architecture cannot make."""
+    if not channels or not image_size:
+        raise ValueError("DCGAN makes images, but this dataset gives points: use model=mlp for 2D data")
+    if image_size < 8 or image_size & (image_size - 1):
+        raise ValueError(f"DCGAN makes 2^k×2^k images with k ≥ 3; image_size={image_size} is not one (try 16 or 32)")
+    return int(math.log2(image_size)) - 2
+
+
+def _width(width: int, max_width: int, level: int) -> int:
+    """Channels ``level`` halvings away from the layer next to the image."""
+    return min(max_width, width * 2**level)
+
+
+class Generator(nn.Module):
+    def __init__(
+        self,
+        latent_dim: int,
+        channels: int,
+        image_size: int,
+        width: int = 64,
+        max_width: int = 512,
+        num_classes: int = 0,
+    ):
+        super().__init__()
+        self.latent_dim, self.num_classes = latent_dim, num_classes
+        n = _levels(channels, image_size)
+        ch = [_width(width, max_width, n - 1 - i) for i in range(n)]  # 4×4 … image_size/2
+        layers = [nn.ConvTranspose2d(latent_dim + num_classes, ch[0], 4, 1, 0, bias=False), nn.BatchNorm2d(ch[0]), nn.ReLU(True)]
+        for c_in, c_out in zip(ch[:-1], ch[1:]):
+            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
+        layers += [nn.ConvTranspose2d(ch[-1], channels, 4, 2, 1), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(append_onehot(z, labels, self.num_classes)[:, :, None, None])
+
+
+class Discriminator(nn.Module):
+    def __init__(
+        self,
+        channels: int,
+        image_size: int,
+        width: int = 64,
+        max_width: int = 512,
+        norm: str = "batch",
+        num_classes: int = 0,
+        aux_classes: int = 0,
+    ):
+        super().__init__()
+        self.num_classes, self.aux_classes = num_classes, aux_classes
+        n = _levels(channels, image_size)
+        ch = [_width(width, max_width, i) for i in range(n)]  # image_size/2 … 4×4
+        layers = [nn.Conv2d(channels + num_classes, ch[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        for c_in, c_out in zip(ch[:-1], ch[1:]):
+            layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=norm == "none"), norm_2d(norm, c_out), nn.LeakyReLU(0.2, True)]
+        self.features = nn.Sequential(*layers)
+        self.adversarial = nn.Conv2d(ch[-1], 1, 4, 1, 0)
+        self.classifier = nn.Conv2d(ch[-1], aux_classes, 4, 1, 0) if aux_classes else None
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None):
+        h = self.features(append_onehot(x, labels, self.num_classes))
+        logits = self.adversarial(h).flatten()
+        if self.classifier is None:
+            return logits
+        return logits, self.classifier(h).flatten(1)

@@ -1,0 +1,43 @@
+"""Small layers shared by several model families."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def append_onehot(x: torch.Tensor, labels: torch.Tensor | None, num_classes: int) -> torch.Tensor:
+    """Concatenate one-hot labels to ``x`` along dim 1: as features for vectors, as constant planes for maps
+    (the conditioning of Mirza & Osindero 2014, "Conditional GANs")."""
+    if num_classes == 0:
+        return x
+    if labels is None:
+        raise ValueError("this network is conditional: pass class labels")
+    onehot = F.one_hot(labels, num_classes).to(x.dtype)
+    if x.dim() == 4:
+        onehot = onehot[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
+    return torch.cat([x, onehot], dim=1)
+
+
+class Maxout(nn.Module):
+    """Maxout unit (Goodfellow et al. 2013): the max over ``pieces`` affine maps, the original GAN's D units."""
+
+    def __init__(self, in_features: int, out_features: int, pieces: int):
+        super().__init__()
+        self.pieces = pieces
+        self.linear = nn.Linear(in_features, out_features * pieces)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x).unflatten(1, (-1, self.pieces)).amax(dim=2)
+
+
+def norm_2d(kind: str, channels: int) -> nn.Module:
+    """Normalization of a conv discriminator: "batch", "layer" (over C×H×W, for gradient penalties) or "none"."""
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "layer":
+        return nn.GroupNorm(1, channels)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"norm={kind!r}: choose batch, layer or none")

@@ -1,0 +1,192 @@
+"""The one training loop. It knows nothing of specific models or methods: a Family supplies the steps."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.utils.tensorboard import SummaryWriter
+from tqdm.auto import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from gantrain import checkpoint
+from gantrain.data import BatchStream
+from gantrain.families.base import Family
+from gantrain.visualize import save_preview
+
+log = logging.getLogger(__name__)
+
+
+class Trainer:
+    """Runs ``steps`` training steps of ``family``; each step runs every phase of ``family.phases(d_steps)``.
+
+    Every ``log_every`` steps it logs the mean of each logged term since the last log, gradient norms,
+    learning rates and images/s to TensorBoard; every ``sample_every`` steps it saves a preview generated
+    from fixed inputs; every ``checkpoint_every`` steps (and at the end) it writes ``checkpoints/last.pt``.
+    ``ema > 0`` keeps an exponential moving average (decay ``ema``) of the sampling network, used for
+    previews.
+    """
+
+    def __init__(
+        self,
+        family: Family,
+        stream: BatchStream,
+        optimizers: dict[str, torch.optim.Optimizer],
+        run_dir: Path,
+        *,
+        steps: int,
+        d_steps: int = 1,
+        log_every: int = 50,
+        sample_every: int = 500,
+        checkpoint_every: int = 1000,
+        amp: bool = False,
+        amp_dtype: str = "bfloat16",
+        ema: float = 0.0,
+        num_samples: int = 64,
+        preview_real: Optional[torch.Tensor] = None,
+        seed: int = 0,
+        config_yaml: str = "",
+    ):
+        self.family, self.stream, self.optimizers = family, stream, optimizers
+        self.run_dir = Path(run_dir)
+        self.steps, self.d_steps = steps, d_steps
+        self.log_every, self.sample_every, self.checkpoint_every = log_every, sample_every, checkpoint_every
+        self.device = family.device
+        self.amp_dtype = getattr(torch, amp_dtype)
+        self.amp = amp
+        self.scalers = {
+            phase: torch.amp.GradScaler(self.device.type, enabled=amp and self.amp_dtype == torch.float16)
+            for phase in optimizers
+        }
+        sampler = family.networks[family.sample_network]
+        self.ema = AveragedModel(sampler, multi_avg_fn=get_ema_multi_avg_fn(ema), use_buffers=True) if ema > 0 else None
+        fixed = family.fixed_inputs(num_samples, torch.Generator().manual_seed(seed))
+        self.fixed_inputs = {k: v.to(self.device) for k, v in fixed.items()}
+        self.preview_real = preview_real
+        self.config_yaml = config_yaml
+        self.step = 0
+        self.writer = SummaryWriter(str(self.run_dir))
+        self.last_logs: dict[str, float] = {}
+
+    # ---------------------------------------------------------------- one update
+    def _update(self, phase: str, loss: torch.Tensor, logs: dict, measure: bool) -> None:
+        optimizer, scaler = self.optimizers[phase], self.scalers[phase]
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if measure:
+            scaler.unscale_(optimizer)
+            params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+            logs[f"grad_norm/{phase}"] = torch.nn.utils.clip_grad_norm_(params, float("inf")).detach()
+        scaler.step(optimizer)
+        scaler.update()
+
+    def _next_batch(self) -> dict:
+        return {k: v.to(self.device, non_blocking=True) for k, v in next(self.stream).items()}
+
+    def train_step(self, measure: bool = False) -> dict[str, torch.Tensor]:
+        """One step: every phase's updates. Returns the logged terms summed over repeated updates' means."""
+        logs: dict[str, torch.Tensor] = {}
+        for phase, repeats in self.family.phases(self.d_steps):
+            for _ in range(repeats):
+                batch = self._next_batch()
+                with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
+                    loss, terms = self.family.loss(phase, batch, self.step)
+                self._update(phase, loss, terms, measure)
+                self.family.after_update(phase, self.step)
+                if self.ema is not None and phase == self.family.sample_network:
+                    self.ema.update_parameters(self.family.networks[phase])
+                for k, v in terms.items():
+                    logs[k] = logs.get(k, 0.0) + v.float() / repeats
+        self.step += 1
+        return logs
+
+    # ---------------------------------------------------------------- the loop
+    def fit(self) -> dict[str, float]:
+        sums: dict[str, torch.Tensor] = {}
+        count, images, tic = 0, 0, time.perf_counter()
+        batch_images = self.stream.sampler.batch_size * sum(r for _, r in self.family.phases(self.d_steps))
+        with logging_redirect_tqdm(), tqdm(total=self.steps, initial=self.step, desc=self.family.name, dynamic_ncols=True) as bar:
+            while self.step < self.steps:
+                logs = self.train_step(measure=(self.step + 1) % self.log_every == 0)
+                for k, v in logs.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                count, images = count + 1, images + batch_images
+                bar.update(1)
+                if self.step % self.log_every == 0 or self.step == self.steps:
+                    elapsed = time.perf_counter() - tic
+                    self._log_scalars({k: (v / count).item() for k, v in sums.items()}, images / elapsed, count / elapsed)
+                    bar.set_postfix({k.split("/")[-1]: f"{v:.3g}" for k, v in self.last_logs.items() if k.startswith("loss/")})
+                    sums, count, images, tic = {}, 0, 0, time.perf_counter()
+                if self.step % self.sample_every == 0 or self.step == self.steps:
+                    self.preview()
+                if self.step % self.checkpoint_every == 0 or self.step == self.steps:
+                    self.save()
+        self.writer.flush()
+        return self.last_logs
+
+    def _log_scalars(self, means: dict[str, float], images_per_s: float, steps_per_s: float) -> None:
+        # grad norms are measured on the last step of the interval only
+        means.update({"speed/images_per_s": images_per_s, "speed/steps_per_s": steps_per_s})
+        means.update({f"lr/{p}": o.param_groups[0]["lr"] for p, o in self.optimizers.items()})
+        for k, v in means.items():
+            self.writer.add_scalar(k, v, self.step)
+        self.last_logs = means
+        log.info("step %d: %s", self.step, ", ".join(f"{k}={v:.4g}" for k, v in means.items()))
+
+    # ---------------------------------------------------------------- samples
+    def sampling_network(self) -> torch.nn.Module:
+        return self.ema.module if self.ema is not None else self.family.networks[self.family.sample_network]
+
+    @torch.no_grad()
+    def sample(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Generate from ``inputs`` with the sampling network (EMA copy if any) in eval mode."""
+        net = self.sampling_network()
+        was_training = net.training
+        net.eval()
+        try:
+            return self.family.generate(inputs, net)
+        finally:
+            net.train(was_training)
+
+    def preview(self) -> Path:
+        samples = self.sample(self.fixed_inputs)
+        labels = self.fixed_inputs.get("label")
+        nrow = int(labels.max()) + 1 if labels is not None else None
+        path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
+        save_preview(samples, self.preview_real, path, self.writer, self.step, nrow=nrow)
+        return path
+
+    # ---------------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict:
+        return {
+            "family": self.family.name,
+            "step": self.step,
+            "networks": self.family.state_dict(),
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "scalers": {k: s.state_dict() for k, s in self.scalers.items()},
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "data": self.stream.state_dict(),
+            "rng": checkpoint.rng_state(),
+            "config": self.config_yaml,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.family.load_state_dict(state["networks"])
+        for k, o in self.optimizers.items():
+            o.load_state_dict(state["optimizers"][k])
+        for k, s in self.scalers.items():
+            s.load_state_dict(state["scalers"][k])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.stream.load_state_dict(state["data"])
+        checkpoint.set_rng_state(state["rng"])
+        self.step = int(state["step"])
+
+    def save(self) -> Path:
+        path = self.run_dir / "checkpoints" / "last.pt"
+        checkpoint.save(self.state_dict(), path)
+        return path
