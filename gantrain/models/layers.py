@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -41,3 +43,24 @@ def norm_2d(kind: str, channels: int) -> nn.Module:
     if kind == "none":
         return nn.Identity()
     raise ValueError(f"norm={kind!r}: choose batch, layer or none")
+
+
+class MinibatchStdDev(nn.Module):
+    """Minibatch standard deviation (Karras et al. 2018, "Progressive Growing of GANs", §3).
+
+    Samples are split into groups of ``group_size`` (the largest divisor of the batch not above it); within a
+    group, the standard deviation of every feature (and pixel) is averaged into one number, appended to each
+    of the group's samples as one more channel (maps) or feature (vectors). D can then see a batch's variety.
+    """
+
+    def __init__(self, group_size: int = 4):
+        super().__init__()
+        self.group_size = group_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[0]
+        g = math.gcd(self.group_size, n)
+        groups = x.float().view(g, n // g, *x.shape[1:])  # sample i is in group i % (n // g)
+        std = (groups.var(dim=0, unbiased=False) + 1e-8).sqrt().flatten(1).mean(dim=1)  # one per group
+        extra = std.repeat(g).to(x.dtype).view(n, 1, *([1] * (x.dim() - 2))).expand(n, 1, *x.shape[2:])
+        return torch.cat([x, extra], dim=1)
