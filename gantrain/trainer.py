@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -141,23 +142,35 @@ class Trainer:
     def sampling_network(self) -> torch.nn.Module:
         return self.ema.module if self.ema is not None else self.family.networks[self.family.sample_network]
 
-    @torch.no_grad()
-    def sample(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Generate from ``inputs`` with the sampling network (EMA copy if any) in eval mode."""
+    @contextmanager
+    def _evaluating(self):
+        """The sampling network (EMA copy if any) in eval mode, without gradients."""
         net = self.sampling_network()
         was_training = net.training
         net.eval()
         try:
-            return self.family.generate(inputs, net)
+            with torch.no_grad():
+                yield net
         finally:
             net.train(was_training)
 
+    def sample(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Generate from ``inputs`` with the sampling network (EMA copy if any) in eval mode."""
+        with self._evaluating() as net:
+            return self.family.generate(inputs, net)
+
     def preview(self) -> Path:
-        samples = self.sample(self.fixed_inputs)
+        """Save the fixed-input samples (and the family's extra previews) as PNGs and TensorBoard images."""
+        with self._evaluating() as net:
+            samples = self.family.generate(self.fixed_inputs, net)
+            extras = self.family.previews(net, self.fixed_inputs, self.preview_real.to(self.device))
         labels = self.fixed_inputs.get("label")
         nrow = int(labels.max()) + 1 if labels is not None else None
         path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
         save_preview(samples, self.preview_real, path, self.writer, self.step, nrow=nrow)
+        for tag, images in extras.items():
+            save_preview(images, self.preview_real, self.run_dir / "samples" / f"{tag}_step_{self.step:07d}.png",
+                         self.writer, self.step, tag=tag)
         return path
 
     # ---------------------------------------------------------------- checkpoints

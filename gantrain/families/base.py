@@ -47,6 +47,12 @@ class Family(nn.Module):
         """Samples from ``inputs``, using ``network`` (e.g. the EMA copy) in place of the sampling network."""
         raise NotImplementedError
 
+    def previews(self, network: nn.Module, inputs: dict[str, Tensor], real: Tensor) -> dict[str, Tensor]:
+        """Extra named previews beside the samples (e.g. reconstructions, truncation sweeps); none by default.
+
+        ``network`` is the sampling network (EMA copy if any) in eval mode, ``real`` a held-out batch."""
+        return {}
+
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
