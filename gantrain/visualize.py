@@ -23,7 +23,7 @@ def scatter_figure(fake: torch.Tensor, real: torch.Tensor, title: str = ""):
     fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
     ax.scatter(real[:, 0], real[:, 1], s=2, c="0.6", label="real")
     ax.scatter(fake[:, 0], fake[:, 1], s=2, c="tab:blue", alpha=0.6, label="generated")
-    lim = 1.2 * real.abs().max().item()
+    lim = 1.2 * max(real.abs().max().item(), 1e-3)
     ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", title=title)
     ax.legend(loc="upper right", markerscale=4, fontsize=7)
     fig.tight_layout()

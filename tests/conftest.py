@@ -25,6 +25,12 @@ def compose_config(overrides=()):
 
 
 @pytest.fixture
+def quick():
+    """Overrides for a two-step run with no periodic work."""
+    return list(QUICK)
+
+
+@pytest.fixture
 def compose():
     """compose(overrides) -> the DictConfig that `gantrain <overrides>` would run."""
     return compose_config
@@ -34,3 +40,64 @@ def compose():
 def _seeded():
     torch.manual_seed(0)
     yield
+
+
+# ------------------------------------------------------------------ tiny datasets in their on-disk formats
+def _write_idx(path: Path, array) -> None:
+    """An IDX file as MNIST ships it (uncompressed): magic with type 0x08 (uint8) and ndim, sizes, data."""
+    import numpy as np
+
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(s).to_bytes(4, "big") for s in array.shape)
+    path.write_bytes(header + array.tobytes())
+
+
+@pytest.fixture(scope="session")
+def torchvision_root(tmp_path_factory):
+    """A root holding tiny MNIST, FashionMNIST (IDX files) and CIFAR-10 (pickled batches) in torchvision's layout."""
+    import pickle
+
+    import numpy as np
+
+    root = tmp_path_factory.mktemp("torchvision")
+    rng = np.random.default_rng(0)
+    for folder in ("MNIST", "FashionMNIST"):
+        raw = root / folder / "raw"
+        raw.mkdir(parents=True)
+        for split, n in (("train", 40), ("t10k", 20)):
+            _write_idx(raw / f"{split}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)))
+            _write_idx(raw / f"{split}-labels-idx1-ubyte", np.arange(n) % 10)
+    cifar = root / "cifar-10-batches-py"
+    cifar.mkdir()
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    for name in names:
+        batch = {"data": rng.integers(0, 256, (10, 3072), dtype=np.uint8), "labels": list(range(10))}
+        (cifar / name).write_bytes(pickle.dumps(batch))
+    (cifar / "batches.meta").write_bytes(pickle.dumps({"label_names": [f"class{i}" for i in range(10)]}))
+    return root
+
+
+@pytest.fixture
+def cifar_files_trusted(monkeypatch):
+    """torchvision checks CIFAR-10's files against the real archive's MD5s; the tiny files only need to exist."""
+    import os
+
+    import torchvision.datasets.cifar as cifar
+
+    monkeypatch.setattr(cifar, "check_integrity", lambda path, md5=None: os.path.isfile(path))
+
+
+@pytest.fixture(scope="session")
+def image_folder_root(tmp_path_factory):
+    """Three class subfolders of small RGB PNGs of different sizes."""
+    import numpy as np
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    for c in range(3):
+        (root / f"class{c}").mkdir()
+        for i in range(8):
+            size = (20 + i, 24)
+            Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(root / f"class{c}" / f"{i}.png")
+    return root

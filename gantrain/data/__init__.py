@@ -123,7 +123,8 @@ class BatchStream:
             batch_sampler=self.sampler,
             collate_fn=_identity if fast else None,
             num_workers=num_workers,
-            persistent_workers=False,
+            # its own generator: creating an iterator draws a worker seed, which must not shift the global RNG
+            generator=torch.Generator().manual_seed(seed),
         )
         self.consumed = 0
         self._it: Optional[Iterator] = None

@@ -1,0 +1,96 @@
+"""Datasets: shapes, ranges, splits, mixture geometry, on-disk formats and the resumable batch stream."""
+
+import math
+
+import pytest
+import torch
+
+from gantrain.data import BatchStream, InMemory
+from gantrain.data.digits import digits
+from gantrain.data.folder import image_folder
+from gantrain.data.mixtures import grid25, ring8
+from gantrain.data.torchvision_sets import torchvision_dataset
+from gantrain.errors import ConfigError
+
+
+@pytest.mark.parametrize("size", [8, 16, 32])
+def test_digits_shape_range_and_disjoint_stratified_split(size):
+    bundle = digits(image_size=size, holdout=0.2)
+    train, held = bundle.train.tensors(), bundle.heldout.tensors()
+    assert train["image"].shape[1:] == (1, size, size) and bundle.spec.shape == (1, size, size)
+    assert len(train["image"]) + len(held["image"]) == 1797
+    assert train["image"].min() >= -1 and train["image"].max() <= 1
+    assert train["image"].min() == -1 and train["image"].max() > 0.9  # background is -1, ink near +1
+    assert torch.bincount(held["label"], minlength=10).min() >= 30  # every class held out
+    # no training image appears in the held-out split
+    flat_train, flat_held = train["image"].flatten(1), held["image"].flatten(1)
+    assert torch.cdist(flat_held, flat_train).min() > 0
+
+
+def test_ring8_geometry_follows_pacgan():
+    bundle = ring8(n=20_000, seed=3)
+    means = bundle.mixture.means
+    angles = torch.atan2(means[:, 1], means[:, 0]) % (2 * math.pi)
+    assert torch.allclose(torch.sort(angles).values, torch.arange(8) * 2 * math.pi / 8, atol=1e-6)
+    assert torch.allclose(means.norm(dim=1), torch.ones(8), atol=1e-6)
+    points = bundle.train.tensors()["image"]
+    nearest = torch.cdist(points, means).min(dim=1).values
+    assert points.shape == (20_000, 2) and abs(nearest.pow(2).mean().item() / 2 - 0.01**2) < 0.1 * 0.01**2
+    assert bundle.spec.kind == "points" and bundle.spec.num_classes == 0
+
+
+def test_grid25_geometry_and_seeded_draws():
+    a, b, c = grid25(n=1000, seed=1), grid25(n=1000, seed=1), grid25(n=1000, seed=2)
+    assert sorted(set(a.mixture.means.flatten().tolist())) == [-4.0, -2.0, 0.0, 2.0, 4.0]
+    assert len(a.mixture.means) == 25 and a.mixture.std == 0.05
+    assert torch.equal(a.train.tensors()["image"], b.train.tensors()["image"])
+    assert not torch.equal(a.train.tensors()["image"], c.train.tensors()["image"])
+
+
+def test_batch_stream_covers_each_epoch_and_resumes_exactly():
+    data = InMemory(torch.arange(50, dtype=torch.float32)[:, None], torch.arange(50))
+    stream = BatchStream(data, batch_size=8, seed=0)
+    epoch = torch.cat([next(stream)["label"] for _ in range(6)])  # 6 full batches per epoch, 2 dropped
+    assert len(set(epoch.tolist())) == 48
+    for _ in range(4):
+        next(stream)
+    state = stream.state_dict()
+    expected = [next(stream)["label"] for _ in range(10)]  # crosses into the next epoch
+    other = BatchStream(data, batch_size=8, seed=0)
+    other.load_state_dict(state)
+    assert all(torch.equal(x, next(other)["label"]) for x in expected)
+
+
+def test_batch_stream_refuses_a_split_smaller_than_a_batch():
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        BatchStream(InMemory(torch.zeros(3, 2)), batch_size=8, seed=0)
+
+
+@pytest.mark.parametrize("name,channels", [("mnist", 1), ("fashion_mnist", 1), ("cifar10", 3)])
+def test_torchvision_sets_read_their_on_disk_format(name, channels, torchvision_root, cifar_files_trusted):
+    bundle = torchvision_dataset(name, root=str(torchvision_root), image_size=16)
+    batch = bundle.train.tensors()
+    n_train = 50 if name == "cifar10" else 40
+    assert batch["image"].shape == (n_train, channels, 16, 16) and bundle.spec.num_classes == 10
+    assert batch["image"].min() >= -1 and batch["image"].max() <= 1
+    assert len(bundle.heldout) in (10, 20)
+
+
+def test_torchvision_set_missing_files_gives_one_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="download=true"):
+        torchvision_dataset("mnist", root=str(tmp_path))
+
+
+def test_image_folder_with_and_without_class_labels(image_folder_root):
+    labelled = image_folder(str(image_folder_root), image_size=16, labels=True, holdout=0.25)
+    assert labelled.spec.num_classes == 3 and labelled.spec.shape == (3, 16, 16)
+    item = labelled.train[0]
+    assert item["image"].shape == (3, 16, 16) and 0 <= item["label"] < 3
+    assert len(labelled.train) + len(labelled.heldout) == 24 and len(labelled.heldout) == 6
+    flat = image_folder(str(image_folder_root), image_size=8, channels=1)
+    assert flat.spec.num_classes == 0 and "label" not in flat.train[0] and flat.train[0]["image"].shape == (1, 8, 8)
+
+
+def test_image_folder_refuses_a_missing_folder(tmp_path):
+    with pytest.raises(ConfigError, match="not a folder"):
+        image_folder(str(tmp_path / "nope"))

@@ -1,0 +1,127 @@
+"""The one loop: k discriminator updates per generator update, fresh batches, logging, resume, previews."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from gantrain import checkpoint
+from gantrain.cli import build_data, build_family, build_optimizers, train
+from gantrain.data import BatchStream
+from gantrain.errors import ConfigError
+from gantrain.trainer import Trainer
+
+def build(cfg):
+    """The data (first: it fills what the model reads of it) and the family of a composed config."""
+    return build_data(cfg), build_family(cfg)
+
+
+SMALL_MLP = ["model=mlp", "dataset=grid25", "dataset.source.n=2000",
+             "model.generator.hidden=[32,32]", "model.discriminator.hidden=[32,32]"]
+
+
+def test_each_step_runs_k_discriminator_updates_then_one_generator_update(compose, tmp_path):
+    cfg = compose(SMALL_MLP + ["trainer.d_steps=3"])
+    bundle, family = build(cfg)
+    optimizers = build_optimizers(cfg, family, 3)
+    order = []
+    for name, opt in optimizers.items():
+        opt.register_step_post_hook(lambda *_, name=name: order.append(name))
+    stream = BatchStream(bundle.train, 16, seed=0)
+    trainer = Trainer(family, stream, optimizers, tmp_path, steps=4, d_steps=3, log_every=2, sample_every=100,
+                      checkpoint_every=100, num_samples=16, preview_real=torch.zeros(16, 2))
+    seen = []
+    real_loss = family.loss
+    family.loss = lambda phase, batch, step: (seen.append(batch["image"].sum().item()), real_loss(phase, batch, step))[1]
+    trainer.fit()
+    assert order == (["discriminator"] * 3 + ["generator"]) * 4
+    assert stream.consumed == 16 and len(set(seen)) == 16  # a fresh batch for every update
+
+
+def _final_networks(run_dir: Path) -> dict:
+    return checkpoint.load(run_dir / "checkpoints" / "last.pt")["networks"]
+
+
+@pytest.mark.parametrize("model", ["dcgan", "mlp"])
+def test_resume_equals_an_uninterrupted_run_parameter_for_parameter(compose, tmp_path, model):
+    common = [f"model={model}", "trainer.batch_size=16", "trainer.log_every=2", "trainer.sample_every=3",
+              "trainer.checkpoint_every=3", "trainer.num_samples=16", "trainer.ema=0.9"]
+    if model == "dcgan":
+        common += ["model.generator.width=8", "model.discriminator.width=8"]
+    train(compose(common + ["trainer.steps=6"]), tmp_path / "full")
+    train(compose(common + ["trainer.steps=3"]), tmp_path / "part")
+    resumed = compose([f"resume={tmp_path / 'part'}", "trainer.steps=6", "override_resume=true"])
+    train(resumed, tmp_path / "part", overrides=["trainer.steps=6", "override_resume=true"])
+    full, part = _final_networks(tmp_path / "full"), _final_networks(tmp_path / "part")
+    assert full.keys() == part.keys()
+    for key in full:
+        assert torch.equal(full[key], part[key]), key
+    ema_full = checkpoint.load(tmp_path / "full" / "checkpoints" / "last.pt")["ema"]
+    ema_part = checkpoint.load(tmp_path / "part" / "checkpoints" / "last.pt")["ema"]
+    assert all(torch.equal(ema_full[k], ema_part[k]) for k in ema_full)
+
+
+def test_resume_refuses_silent_config_changes(compose, tmp_path, quick):
+    train(compose(SMALL_MLP + quick), tmp_path / "run")
+    with pytest.raises(ConfigError, match=r"trainer.steps: 2 -> 5.*override_resume=true"):
+        train(compose([f"resume={tmp_path / 'run'}", "trainer.steps=5"]), tmp_path / "run", ["trainer.steps=5"])
+    with pytest.raises(ConfigError, match="cannot switch model"):
+        train(compose([f"resume={tmp_path / 'run'}", "model=dcgan"]), tmp_path / "run", ["model=dcgan"])
+    with pytest.raises(ConfigError, match="not a gantrain run directory"):
+        train(compose([f"resume={tmp_path}"]), tmp_path, [])
+
+
+def test_a_new_run_never_reuses_a_run_directory(compose, tmp_path, quick):
+    train(compose(SMALL_MLP + quick), tmp_path / "run")
+    before = (tmp_path / "run" / "checkpoints" / "last.pt").read_bytes()
+    with pytest.raises(ConfigError, match="already holds a run"):
+        train(compose(SMALL_MLP + quick), tmp_path / "run")
+    assert (tmp_path / "run" / "checkpoints" / "last.pt").read_bytes() == before
+
+
+def test_tensorboard_scalars_samples_and_checkpoint(compose, tmp_path):
+    cfg = compose(["model.generator.width=8", "model.discriminator.width=8", "trainer.steps=4",
+                   "trainer.log_every=2", "trainer.sample_every=2", "trainer.batch_size=16"])
+    train(cfg, tmp_path)
+    events = EventAccumulator(str(tmp_path)).Reload()
+    tags = set(events.Tags()["scalars"])
+    expected = {"loss/D", "loss/G", "D/real", "D/fake", "grad_norm/discriminator", "grad_norm/generator",
+                "lr/discriminator", "lr/generator", "speed/images_per_s"}
+    assert expected <= tags
+    assert [e.step for e in events.Scalars("loss/D")] == [2, 4]
+    assert events.Tags()["images"] == ["samples"]
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["step_0000002.png", "step_0000004.png"]
+    state = checkpoint.load(tmp_path / "checkpoints" / "last.pt")
+    assert state["step"] == 4 and "model:" in state["config"] and set(state["optimizers"]) == {"discriminator", "generator"}
+
+
+def test_points_preview_is_a_scatter_plot(compose, tmp_path):
+    from PIL import Image
+
+    train(compose(SMALL_MLP + ["trainer.steps=2", "trainer.sample_every=2"]), tmp_path)
+    image = Image.open(tmp_path / "samples" / "step_0000002.png")
+    assert image.size == (400, 400)  # the 4×4 in, 100 dpi matplotlib figure
+
+
+def test_conditional_preview_grid_has_one_column_per_class(compose, tmp_path):
+    cfg = compose(["model=acgan", "model.generator.width=8", "model.discriminator.width=8",
+                   "trainer.steps=1", "trainer.batch_size=16", "trainer.num_samples=20"])
+    _, family = build(cfg)
+    inputs = family.fixed_inputs(20, torch.Generator().manual_seed(0))
+    assert inputs["label"].tolist() == [i % 10 for i in range(20)]
+
+
+def test_learning_rates_per_network(compose):
+    cfg = compose(SMALL_MLP + ["optimizer.lr=1e-3", "optimizer.lr_d=4e-3"])
+    optimizers = build_optimizers(cfg, build(cfg)[1], 1)
+    assert optimizers["discriminator"].param_groups[0]["lr"] == 4e-3
+    assert optimizers["generator"].param_groups[0]["lr"] == 1e-3
+    assert optimizers["generator"].param_groups[0]["betas"] == (0.5, 0.999)
+
+
+def test_same_seed_same_run(compose, tmp_path, quick):
+    for name in ("a", "b"):
+        train(compose(SMALL_MLP + quick), tmp_path / name)
+    a, b = _final_networks(tmp_path / "a"), _final_networks(tmp_path / "b")
+    assert all(torch.equal(a[k], b[k]) for k in a)
