@@ -7,20 +7,39 @@ A regularizer implements any of these hooks; the GAN family calls each one at it
   batch of samples to D's adversarial outputs (labels already bound);
 - ``generator_penalty(generator, step)``: a term added to G's loss;
 - ``after_update(phase, networks)``: after the optimizer step of ``phase`` (e.g. to clip weights).
+
+Several combine (``regularizer=[spectral_norm,r1]``); ``check_combination`` warns of a combination that
+breaks the loss's assumptions and refuses a contradictory one.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Callable, Mapping, Optional
 
 import torch
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from gantrain.losses import GANLoss
+from gantrain.models.layers import norm_2d
 
 Tensor = torch.Tensor
+log = logging.getLogger(__name__)
+
+# layers whose weight is a linear map: what spectral norm and orthogonal regularization act on
+WEIGHT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 
 
 class Regularizer:
-    """Base class: every hook does nothing until a subclass overrides it."""
+    """Base class: every hook does nothing until a subclass overrides it.
+
+    ``lipschitz``: it keeps the discriminator (about) 1-Lipschitz, as a Wasserstein critic must be.
+    ``constrains``: networks whose weights it clamps or reparametrizes; two regularizers may not share one.
+    """
+
+    lipschitz: bool = False
+    constrains: frozenset[str] = frozenset()
 
     def setup(self, networks: Mapping[str, nn.Module]) -> None:
         pass
@@ -33,3 +52,156 @@ class Regularizer:
 
     def after_update(self, phase: str, networks: Mapping[str, nn.Module]) -> None:
         pass
+
+
+def check_combination(loss: GANLoss, regularizers: Mapping[str, Regularizer]) -> None:
+    """Refuse two regularizers that constrain the same weights; warn when a Wasserstein loss has no
+    Lipschitz constraint (its critic can then grow without bound and its estimate means nothing)."""
+    owner: dict[str, str] = {}
+    for name, reg in regularizers.items():
+        for network in sorted(reg.constrains):
+            if network in owner:
+                raise ValueError(f"regularizers {owner[network]} and {name} both constrain the {network}'s weights "
+                                 f"and contradict each other: keep one of them")
+            owner[network] = name
+    if loss.lipschitz and not any(reg.lipschitz for reg in regularizers.values()):
+        log.warning("the Wasserstein loss assumes a 1-Lipschitz critic, but no regularizer constrains it "
+                    "(%s): add regularizer=weight_clip, gradient_penalty or spectral_norm",
+                    ", ".join(regularizers) or "regularizer=none")
+
+
+def input_gradients(critic: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    """∇ₓ D(x) of each sample (N × …), kept in the graph so that a penalty on it trains D (double backprop)."""
+    x = x.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
+    return grad.flatten(1)
+
+
+def _per_sample_normalization(networks: Mapping[str, nn.Module], who: str) -> None:
+    """Swap the discriminator's batch norm for layer norm: a gradient penalty treats each sample's gradient on
+    its own, which batch statistics couple (WGAN-GP, Gulrajani et al. 2017, §4, recommends layer norm)."""
+    discriminator = networks["discriminator"]
+    swapped = []
+    for parent_name, parent in list(discriminator.named_modules()):
+        for child_name, child in list(parent.named_children()):
+            if isinstance(child, nn.modules.batchnorm._BatchNorm):
+                setattr(parent, child_name, norm_2d("layer", child.num_features))
+                swapped.append(f"{parent_name}.{child_name}".lstrip("."))
+    if swapped:
+        log.warning("%s: the discriminator's batch norm (%s) couples the samples whose gradients are penalized; "
+                    "using layer norm instead, as WGAN-GP recommends (choose model.discriminator.norm=layer to "
+                    "say so yourself)", who, ", ".join(swapped))
+
+
+class WeightClip(Regularizer):
+    """Clamp every discriminator parameter to [−c, c] after each D update: WGAN (Arjovsky et al. 2017),
+    Algorithm 1, line 7, c = 0.01; a crude way to keep the critic K-Lipschitz."""
+
+    lipschitz = True
+    constrains = frozenset({"discriminator"})
+
+    def __init__(self, clip: float = 0.01):
+        if not clip > 0:
+            raise ValueError(f"regularizer.weight_clip.clip={clip} must be positive")
+        self.clip = float(clip)
+
+    @torch.no_grad()
+    def after_update(self, phase: str, networks: Mapping[str, nn.Module]) -> None:
+        if phase == "discriminator":
+            for p in networks["discriminator"].parameters():
+                p.clamp_(-self.clip, self.clip)
+
+
+class GradientPenalty(Regularizer):
+    """WGAN-GP (Gulrajani et al. 2017), Eq. 3: λ E[(‖∇D(x̂)‖₂ − 1)²] on x̂ = εx + (1 − ε)G(z), ε ~ U[0, 1]
+    per sample; λ = 10. ``one_sided``: λ E[max(0, ‖∇D(x̂)‖₂ − 1)²], the variant the paper mentions, which
+    penalizes only slopes above 1. A discriminator's batch norm is replaced by layer norm (see the warning)."""
+
+    lipschitz = True
+
+    def __init__(self, weight: float = 10.0, one_sided: bool = False):
+        if not weight > 0:
+            raise ValueError(f"regularizer.gradient_penalty.weight={weight} must be positive")
+        self.weight, self.one_sided = float(weight), bool(one_sided)
+
+    def setup(self, networks: Mapping[str, nn.Module]) -> None:
+        _per_sample_normalization(networks, "gradient_penalty")
+
+    def discriminator_penalty(self, critic, real, fake, step):
+        eps = torch.rand(len(real), *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
+        interpolates = eps * real.detach() + (1 - eps) * fake.detach()
+        excess = input_gradients(critic, interpolates).norm(dim=1) - 1.0
+        if self.one_sided:
+            excess = excess.clamp(min=0)
+        return self.weight * excess.pow(2).mean()
+
+
+class R1(Regularizer):
+    """R1 (Mescheder, Geiger & Nowozin 2018, Eq. 9): (γ/2) E_{x~p_data}[‖∇D(x)‖²], on real data only.
+
+    ``interval`` k > 1 is lazy regularization (Karras et al. 2020, StyleGAN2, §B): the penalty, times k,
+    on the D updates of every k-th training step only. A discriminator's batch norm becomes layer norm."""
+
+    def __init__(self, gamma: float = 10.0, interval: int = 1):
+        if not gamma > 0:
+            raise ValueError(f"regularizer.r1.gamma={gamma} must be positive")
+        if not isinstance(interval, int) or interval < 1:
+            raise ValueError(f"regularizer.r1.interval={interval!r} must be a positive integer")
+        self.gamma, self.interval = float(gamma), interval
+
+    def setup(self, networks: Mapping[str, nn.Module]) -> None:
+        _per_sample_normalization(networks, "r1")
+
+    def discriminator_penalty(self, critic, real, fake, step):
+        if step % self.interval:
+            return None
+        squared_norms = input_gradients(critic, real).pow(2).sum(dim=1)
+        return (0.5 * self.gamma * self.interval) * squared_norms.mean()
+
+
+class SpectralNorm(Regularizer):
+    """Spectral normalization (Miyato et al. 2018, Eq. 8): every linear/conv weight W of D is used as
+    W / σ(W), σ estimated by one power iteration per training forward pass, so each layer is 1-Lipschitz.
+    ``generator=True`` normalizes G's layers too (as SAGAN and BigGAN do)."""
+
+    lipschitz = True
+
+    def __init__(self, generator: bool = False, power_iterations: int = 1):
+        if not isinstance(power_iterations, int) or power_iterations < 1:
+            raise ValueError(f"regularizer.spectral_norm.power_iterations={power_iterations!r} must be a positive integer")
+        self.networks = ("discriminator", "generator") if generator else ("discriminator",)
+        self.constrains = frozenset(self.networks)
+        self.power_iterations = power_iterations
+
+    def setup(self, networks: Mapping[str, nn.Module]) -> None:
+        for name in self.networks:
+            for module in list(networks[name].modules()):
+                if isinstance(module, WEIGHT_LAYERS):
+                    spectral_norm(module, n_power_iterations=self.power_iterations)
+
+
+class Orthogonal(Regularizer):
+    """BigGAN's orthogonal regularization (Brock et al. 2019, Eq. 3) on G: β Σ_W ‖WᵀW ⊙ (1 − I)‖²_F over the
+    generator's linear/conv weights, W the matrix whose columns are a layer's filters (one per output unit);
+    β = 1e-4. It pushes the filters toward orthogonality without constraining their norms."""
+
+    def __init__(self, weight: float = 1e-4):
+        if not weight > 0:
+            raise ValueError(f"regularizer.orthogonal.weight={weight} must be positive")
+        self.weight = float(weight)
+
+    def setup(self, networks: Mapping[str, nn.Module]) -> None:
+        if not any(isinstance(m, WEIGHT_LAYERS) for m in networks["generator"].modules()):
+            raise ValueError("orthogonal regularization needs linear or conv layers in the generator, and it has none")
+
+    def generator_penalty(self, generator: nn.Module, step: int) -> Tensor:
+        total = 0.0
+        for module in generator.modules():
+            if isinstance(module, WEIGHT_LAYERS):
+                w = module.weight
+                if isinstance(module, nn.modules.conv._ConvTransposeNd):  # stored as (in, out, …)
+                    w = w.transpose(0, 1)
+                filters = w.flatten(1)  # one row per filter: filters @ filters.T is WᵀW of the docstring
+                gram = filters @ filters.T
+                total = total + (gram - torch.diag_embed(gram.diagonal())).pow(2).sum()
+        return self.weight * total

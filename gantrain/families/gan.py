@@ -18,7 +18,7 @@ from torch import nn
 
 from gantrain.families.base import Family, frozen
 from gantrain.losses import GANLoss
-from gantrain.regularizers import Regularizer
+from gantrain.regularizers import Regularizer, check_combination
 
 Tensor = torch.Tensor
 
@@ -46,6 +46,7 @@ class GANFamily(Family):
         self.latent_dim = latent_dim
         self.conditional, self.num_classes, self.aux_weight = conditional, num_classes, aux_weight
         self.regularizers = dict(regularizers or {})
+        check_combination(loss, self.regularizers)
         for reg in self.regularizers.values():
             reg.setup(self.networks)
 
