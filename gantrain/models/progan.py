@@ -1,0 +1,182 @@
+"""Progressive GAN (Karras, Aila, Laine & Lehtinen 2018, "Progressive Growing of GANs").
+
+Both networks hold one block per resolution 4·2^level (level 0 = 4×4 up to the image size). At ``level`` the
+generator runs blocks 0…level and its toRGB layer of that level; the discriminator reads the image with
+fromRGB of that level and runs blocks level…0. While a new level fades in (α < 1) the outputs are blended
+with the previous level's path (§3, Fig. 2): G returns (1 − α)·upsample(toRGB_{l−1}(h_{l−1})) + α·toRGB_l(h_l),
+and D's features entering level l − 1 are (1 − α)·fromRGB_{l−1}(avgpool(x)) + α·block_l(fromRGB_l(x)).
+
+Every convolution and linear layer uses the equalized learning rate (§4.1), G normalizes every pixel's
+feature vector after each convolution (§4.2), and D ends with the minibatch standard deviation (§3).
+Widths: ``width`` channels at the image resolution, doubling each time the resolution halves, capped at
+``max_width`` (the paper: 512 up to 32×32, then halving to 16 at 1024²).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils import parametrize
+
+from gantrain.models.layers import MinibatchStdDev
+
+Tensor = torch.Tensor
+
+
+# ------------------------------------------------------------------------------------------ layers
+class _Scale(nn.Module):
+    """Parametrization ``w ↦ c·w``: the stored tensor is the raw parameter, the layer uses the product."""
+
+    def __init__(self, scale: float):
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, w: Tensor) -> Tensor:
+        return w * self.scale
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale:.4g}"
+
+
+def he_constant(layer: nn.Module, gain: float = math.sqrt(2)) -> float:
+    """c = gain / √fan_in, the per-layer constant of He et al.'s initializer."""
+    return gain / math.sqrt(layer.weight[0].numel())
+
+
+def equalized(layer: nn.Module, gain: float = math.sqrt(2), lr_mul: float = 1.0) -> nn.Module:
+    """Equalized learning rate (Karras et al. 2018, §4.1): ŵ_i = w_i·c with w_i ~ N(0, 1) stored and the He
+    constant c applied at run time, so Adam's scale-invariant steps change every layer at the same speed.
+
+    ``lr_mul`` (StyleGAN's mapping network: 0.01) stores w ~ N(0, 1/lr_mul) and uses c·lr_mul·w and
+    lr_mul·b, which divides that layer's effective learning rate by 1/lr_mul. The scaling is a
+    ``torch.nn.utils.parametrize`` parametrization, so the layer stays an ``nn.Conv2d``/``nn.Linear``
+    (spectral norm and other parametrizations stack on it).
+    """
+    c = he_constant(layer, gain)
+    with torch.no_grad():
+        layer.weight.normal_(0.0, 1.0 / lr_mul)
+        if layer.bias is not None:
+            layer.bias.zero_()
+    parametrize.register_parametrization(layer, "weight", _Scale(c * lr_mul))
+    if layer.bias is not None and lr_mul != 1.0:
+        parametrize.register_parametrization(layer, "bias", _Scale(lr_mul))
+    return layer
+
+
+def conv3x3(c_in: int, c_out: int, bias: bool = True) -> nn.Conv2d:
+    return equalized(nn.Conv2d(c_in, c_out, 3, padding=1, bias=bias))
+
+
+class PixelNorm(nn.Module):
+    """Pixelwise feature vector normalization (§4.2): b_xy = a_xy / √(mean_j (a^j_xy)² + 1e-8), over channels."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + 1e-8)
+
+
+def lrelu() -> nn.LeakyReLU:
+    return nn.LeakyReLU(0.2)
+
+
+# ------------------------------------------------------------------------------------------ growth
+def num_levels(channels, image_size) -> int:
+    """The highest level L (image_size = 4·2^L); refuses what a growing network cannot make."""
+    if not channels or not image_size:
+        raise ValueError("this model makes images, but this dataset gives points: use model=mlp for 2D data")
+    if image_size < 8 or image_size & (image_size - 1):
+        raise ValueError(f"growing networks make 2^k×2^k images with k ≥ 3; image_size={image_size} is not one")
+    return int(math.log2(image_size)) - 2
+
+
+def level_widths(image_size: int, width: int, max_width: int) -> list[int]:
+    """Channels at each level, 4×4 first: ``width`` at the image size, doubling per halving, capped."""
+    top = int(math.log2(image_size)) - 2
+    return [min(max_width, width * 2 ** (top - level)) for level in range(top + 1)]
+
+
+def check_level(level: int | None, top: int) -> int:
+    if level is None:
+        return top
+    if not 0 <= level <= top:
+        raise ValueError(f"level={level} is outside this network's levels 0…{top}")
+    return level
+
+
+def faded_output(to_rgb: nn.ModuleList, level: int, alpha: float, previous: Tensor | None, h: Tensor) -> Tensor:
+    """G's image at ``level``: toRGB_l(h), blended during a fade-in with the upsampled image of level l − 1."""
+    new = to_rgb[level](h)
+    if level == 0 or alpha >= 1.0:
+        return new
+    old = F.interpolate(to_rgb[level - 1](previous), scale_factor=2, mode="nearest")
+    return torch.lerp(old, new, alpha)
+
+
+# ------------------------------------------------------------------------------------------ networks
+class Generator(nn.Module):
+    """z → (pixel norm) → 4×4 block → [upsample, 2 × (conv 3×3, LReLU, pixel norm)] per level → toRGB (1×1)."""
+
+    def __init__(self, latent_dim: int, channels: int, image_size: int, width: int = 64, max_width: int = 512):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.max_level = num_levels(channels, image_size)
+        ch = level_widths(image_size, width, max_width)
+        first = nn.Sequential(
+            PixelNorm(),
+            # the paper's 4×4 transposed convolution of a 1×1 input is this dense layer (gain √2/4 as in its code)
+            equalized(nn.Linear(latent_dim, ch[0] * 16), gain=math.sqrt(2) / 4),
+            nn.Unflatten(1, (ch[0], 4, 4)), lrelu(), PixelNorm(),
+            conv3x3(ch[0], ch[0]), lrelu(), PixelNorm(),
+        )
+        grow = [
+            nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
+                          conv3x3(c_in, c_out), lrelu(), PixelNorm(), conv3x3(c_out, c_out), lrelu(), PixelNorm())
+            for c_in, c_out in zip(ch[:-1], ch[1:])
+        ]
+        self.blocks = nn.ModuleList([first, *grow])
+        self.to_rgb = nn.ModuleList(equalized(nn.Conv2d(c, channels, 1), gain=1.0) for c in ch)
+
+    def forward(self, z: Tensor, level: int | None = None, alpha: float = 1.0) -> Tensor:
+        """Images of resolution 4·2^level (the full size when ``level`` is None), α blending a fade-in."""
+        level = check_level(level, self.max_level)
+        previous, h = None, z
+        for block in self.blocks[: level + 1]:
+            previous, h = h, block(h)
+        return faded_output(self.to_rgb, level, alpha, previous, h)
+
+
+class Discriminator(nn.Module):
+    """fromRGB (1×1) → [2 × (conv 3×3, LReLU), avgpool] per level → minibatch stddev, conv 3×3, conv 4×4, linear.
+
+    The level is read from the input's size (4·2^level); ``alpha`` blends a fade-in. Returns a logit per sample.
+    """
+
+    def __init__(self, channels: int, image_size: int, width: int = 64, max_width: int = 512, group_size: int = 4):
+        super().__init__()
+        self.max_level = num_levels(channels, image_size)
+        ch = level_widths(image_size, width, max_width)
+        last = nn.Sequential(
+            MinibatchStdDev(group_size), conv3x3(ch[0] + 1, ch[0]), lrelu(),
+            nn.Flatten(), equalized(nn.Linear(ch[0] * 16, ch[0])), lrelu(),  # the paper's 4×4 valid convolution
+            equalized(nn.Linear(ch[0], 1), gain=1.0),
+        )
+        shrink = [
+            nn.Sequential(conv3x3(c_in, c_in), lrelu(), conv3x3(c_in, c_out), lrelu(), nn.AvgPool2d(2))
+            for c_out, c_in in zip(ch[:-1], ch[1:])
+        ]
+        self.blocks = nn.ModuleList([last, *shrink])
+        self.from_rgb = nn.ModuleList(nn.Sequential(equalized(nn.Conv2d(channels, c, 1)), lrelu()) for c in ch)
+
+    def forward(self, x: Tensor, alpha: float = 1.0) -> Tensor:
+        size = x.shape[-1]
+        level = int(math.log2(size)) - 2 if size >= 4 else -1
+        if 4 * 2**level != size or level > self.max_level:
+            raise ValueError(f"this discriminator reads 4·2^k px images up to {4 * 2**self.max_level} px, not {size} px")
+        h = self.blocks[level](self.from_rgb[level](x))
+        if level > 0 and alpha < 1.0:
+            h = torch.lerp(self.from_rgb[level - 1](F.avg_pool2d(x, 2)), h, alpha)
+        for block in reversed(self.blocks[:level]):
+            h = block(h)
+        return h.squeeze(1)

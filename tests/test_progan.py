@@ -1,0 +1,140 @@
+"""Progressive GAN: equalized learning rate, pixel norm, fade-in of both networks, the growth schedule, and a
+resumed run that continues mid-fade at the same resolution and α."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gantrain import checkpoint
+from gantrain.cli import build_data, build_family, train
+from gantrain.families.progressive import GrowthSchedule
+from gantrain.models.progan import Discriminator, Generator, PixelNorm, equalized
+
+# tiny networks: every test run takes well under a second per step
+TINY = ["model.generator.width=4", "model.generator.max_width=16", "model.discriminator.width=4",
+        "model.discriminator.max_width=16", "model.latent_dim=16", "trainer.eval_every=0", "trainer.log_every=1",
+        "trainer.sample_every=1000", "trainer.checkpoint_every=1000", "trainer.num_samples=16", "trainer.batch_size=16"]
+
+
+@pytest.mark.parametrize("layer, gain", [(nn.Conv2d(8, 5, 3), math.sqrt(2)), (nn.Linear(12, 7), 1.0)])
+def test_equalized_layer_uses_stored_weight_times_he_constant(layer, gain):
+    fan_in = layer.weight[0].numel()
+    equalized(layer, gain=gain)
+    stored = layer.parametrizations.weight.original
+    assert torch.allclose(layer.weight, stored * gain / math.sqrt(fan_in))
+    assert torch.count_nonzero(layer.bias) == 0
+    # the gradient reaching the stored N(0, 1) weight is the effective weight's gradient times c (§4.1)
+    x = torch.randn(4, *((8, 6, 6) if isinstance(layer, nn.Conv2d) else (12,)))
+    layer(x).square().sum().backward()
+    effective = layer.weight.detach().requires_grad_(True)
+    conv = F.conv2d if isinstance(layer, nn.Conv2d) else F.linear
+    conv(x, effective, layer.bias.detach()).square().sum().backward()
+    assert torch.allclose(stored.grad, effective.grad * gain / math.sqrt(fan_in), atol=1e-5)
+
+
+def test_equalized_lr_multiplier_scales_weight_and_bias():
+    layer = equalized(nn.Linear(64, 64), lr_mul=0.01)
+    stored_w, stored_b = layer.parametrizations.weight.original, layer.parametrizations.bias.original
+    assert torch.allclose(layer.weight, stored_w * math.sqrt(2) / 8 * 0.01)
+    with torch.no_grad():
+        stored_b.fill_(3.0)
+    assert torch.allclose(layer.bias, torch.full((64,), 0.03))
+    assert 80 < stored_w.std() < 120  # stored N(0, 1/lr_mul²) so the effective weights start as He's
+
+
+def test_pixel_norm_gives_unit_mean_square_per_pixel():
+    x = torch.randn(3, 7, 5, 5) * 4 + 1
+    assert torch.allclose(PixelNorm()(x).square().mean(dim=1), torch.ones(3, 5, 5), atol=1e-5)
+
+
+def test_generator_fade_in_blends_upsampled_old_path_and_new_path():
+    g = Generator(latent_dim=8, channels=3, image_size=32, width=4, max_width=16)
+    z = torch.randn(5, 8)
+    with torch.no_grad():
+        old = F.interpolate(g(z, level=2), scale_factor=2, mode="nearest")  # 16×16 → 32×32
+        h = z
+        for block in g.blocks:
+            h = block(h)
+        new = g.to_rgb[3](h)  # the new 32×32 path, by hand
+        assert torch.allclose(g(z, level=3, alpha=0.0), old, atol=1e-6)
+        assert torch.allclose(g(z, level=3, alpha=1.0), new, atol=1e-6)
+        assert torch.allclose(g(z, level=3, alpha=0.3), 0.7 * old + 0.3 * new, atol=1e-5)
+        assert g(z).shape == (5, 3, 32, 32) and g(z, level=0).shape == (5, 3, 4, 4)
+
+
+def test_discriminator_fade_in_blends_downsampled_old_path_and_new_path():
+    d = Discriminator(channels=3, image_size=32, width=4, max_width=16, group_size=4)
+    x = torch.randn(8, 3, 16, 16)
+    with torch.no_grad():
+        old = d(F.avg_pool2d(x, 2), alpha=1.0)  # what D said at 8×8
+        h = d.from_rgb[2](x)
+        for block in reversed(d.blocks[:3]):
+            h = block(h)
+        new = h.squeeze(1)  # the new 16×16 path, by hand
+        assert torch.allclose(d(x, alpha=0.0), old, atol=1e-5)
+        assert torch.allclose(d(x, alpha=1.0), new, atol=1e-5)
+        assert d(torch.randn(8, 3, 32, 32)).shape == (8,)
+    with pytest.raises(ValueError, match="24 px"):
+        d(torch.randn(8, 3, 24, 24))
+
+
+def test_growth_schedule_doubles_every_phase_with_a_linear_fade():
+    s = GrowthSchedule(top=3, phase_images=1000, batch_size=10, fade_fraction=0.5)  # 100 steps per phase
+    assert s(0) == (0, 1.0) and s(99) == (0, 1.0)
+    assert s(100) == (1, 0.0) and s(125) == (1, 0.5) and s(150) == (1, 1.0) and s(199) == (1, 1.0)
+    assert s(200) == (2, 0.0) and s(310) == (3, 0.2)
+    assert s(400) == (3, 1.0) and s(10_000) == (3, 1.0)
+    assert GrowthSchedule(top=3, phase_images=0, batch_size=10)(0) == (3, 1.0)
+    assert "8×8 fades in over images 1,000–1,500" in s.describe()
+    with pytest.raises(ValueError):
+        GrowthSchedule(top=3, phase_images=1000, batch_size=10, fade_fraction=0.0)
+
+
+def test_family_fades_real_images_like_the_generator(compose):
+    cfg = compose(["model=progan", "dataset.image_size=16"] + TINY)
+    build_data(cfg)
+    family = build_family(cfg)
+    x = torch.randn(4, 1, 16, 16)
+    assert torch.equal(family.real_at(x, 2, 1.0), x)
+    coarse = F.avg_pool2d(x, 2)
+    assert torch.allclose(family.real_at(x, 1, 1.0), coarse)
+    assert torch.allclose(family.real_at(x, 1, 0.0), F.interpolate(F.avg_pool2d(coarse, 2), scale_factor=2))
+
+
+@pytest.mark.parametrize("size", [8, 16, 32, 64])
+def test_progan_builds_and_takes_a_step_at_each_size(compose, tmp_path, size):
+    cfg = compose(["model=progan", f"dataset.image_size={size}", "model.phase_images=0", "trainer.steps=1"] + TINY)
+    logs = train(cfg, tmp_path / "run")
+    assert logs["growth/resolution"] == size and math.isfinite(logs["loss/D"]) and math.isfinite(logs["loss/G"])
+    family = build_family(cfg)
+    assert family.generate({"z": torch.randn(2, 16)}).shape == (2, 1, size, size)
+
+
+@pytest.mark.parametrize("extra", [["loss=wgan_gp"], ["regularizer=spectral_norm"], ["regularizer=r1"]])
+def test_progan_trains_with_other_losses_and_regularizers(compose, tmp_path, extra):
+    cfg = compose(["model=progan", "model.phase_images=32", "trainer.steps=3", "trainer.d_steps=1"] + TINY + extra)
+    logs = train(cfg, tmp_path / "run")
+    assert logs["growth/resolution"] == 8 and all(math.isfinite(v) for v in logs.values())
+
+
+def test_resume_mid_fade_continues_at_the_same_resolution_and_alpha(compose, tmp_path):
+    # batch 16, phase 160 images = 10 steps, fading over the first 5: steps 10…14 fade 8×8 in
+    common = ["model=progan", "model.phase_images=160", "trainer.checkpoint_every=12"] + TINY
+    full = train(compose(common + ["trainer.steps=14"]), tmp_path / "full")
+    train(compose(common + ["trainer.steps=12"]), tmp_path / "part")
+    state = checkpoint.load(tmp_path / "part" / "checkpoints" / "last.pt")
+    assert int(state["networks"]["trained_step"]) == 11  # 12 steps done: steps 0…11, mid-fade
+    resumed = compose([f"resume={tmp_path / 'part'}", "trainer.steps=14", "override_resume=true"])
+    part = train(resumed, tmp_path / "part", overrides=["trainer.steps=14", "override_resume=true"])
+    assert part["growth/resolution"] == full["growth/resolution"] == 8
+    assert part["growth/alpha"] == full["growth/alpha"] == pytest.approx(0.6)
+    assert part["loss/D"] == full["loss/D"] and part["loss/G"] == full["loss/G"]
+
+    cfg = compose(common + ["trainer.steps=14"])
+    build_data(cfg)
+    family = build_family(cfg)
+    family.load_state_dict(state["networks"])
+    assert family.stage() == (1, pytest.approx(0.2))  # the checkpoint of step 11 samples at its own stage
