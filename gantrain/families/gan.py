@@ -6,6 +6,11 @@ both networks receive the batch's labels (fake samples are drawn for the same la
 A discriminator that returns ``(logits, class_logits)`` is an AC-GAN one (Odena et al. 2017, Eqs. 2–3):
 D minimizes the class cross-entropy on real and fake samples, G on fake ones, both weighted by
 ``aux_weight``.
+
+``pack=m`` is PacGAN (Lin et al. 2018, §3): D judges m samples at a time, concatenated along dim 1 — m real
+ones, or m generated ones — so a batch of N samples gives N/m decisions (the discriminator must be built
+for m-fold input: ``pack: ${..pack}`` in the model config). Regularizers see the packed batches, D's actual
+inputs. Packing is for unconditional GANs; conditional ones are refused.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gantrain.errors import ConfigError
 from gantrain.families.base import Family, frozen
 from gantrain.losses import GANLoss
 from gantrain.regularizers import Regularizer, check_combination
@@ -37,10 +43,18 @@ class GANFamily(Family):
         conditional: bool = False,
         num_classes: int = 0,
         aux_weight: float = 1.0,
+        pack: int = 1,
     ):
         super().__init__(name)
         if conditional and num_classes < 2:
             raise ValueError(f"{name} is conditional and needs class labels, but this dataset has none")
+        if pack < 1:
+            raise ValueError(f"model.pack={pack} must be a positive integer (samples per discriminator decision)")
+        if pack > 1 and conditional:
+            raise ValueError(f"model.pack={pack}: PacGAN packing is for unconditional GANs, and {name} is conditional")
+        if getattr(discriminator, "pack", 1) != pack:
+            raise ValueError(f"pack={pack} but the discriminator is built for pack={discriminator.pack}")
+        self.pack = pack
         self.networks.update({"generator": generator, "discriminator": discriminator})
         self.adversarial_loss = loss
         self.latent_dim = latent_dim
@@ -57,6 +71,13 @@ class GANFamily(Family):
         out = self.networks["discriminator"](x, labels)
         return out if isinstance(out, tuple) else (out, None)
 
+    def _pack(self, x: Tensor) -> Tensor:
+        """N samples → N/m rows of m consecutive samples concatenated along dim 1 (features or channels)."""
+        if len(x) % self.pack:
+            raise ConfigError(f"a batch of {len(x)} samples cannot be packed by model.pack={self.pack}: "
+                              f"use a trainer.batch_size divisible by {self.pack}")
+        return x.reshape(len(x) // self.pack, self.pack * x.shape[1], *x.shape[2:])
+
     def _fake(self, n: int, labels: Optional[Tensor]) -> Tensor:
         z = torch.randn(n, self.latent_dim, device=self.device)
         return self.networks["generator"](z, labels)
@@ -70,7 +91,8 @@ class GANFamily(Family):
 
     def _discriminator_loss(self, real, labels, step):
         with torch.no_grad():
-            fake = self._fake(len(real), labels)
+            fake = self._pack(self._fake(len(real), labels))
+        real = self._pack(real)
         d_real, c_real = self._discriminate(real, labels)
         d_fake, c_fake = self._discriminate(fake, labels)
         adversarial = self.adversarial_loss.discriminator(d_real, d_fake)
@@ -90,10 +112,10 @@ class GANFamily(Family):
     def _generator_loss(self, real, labels, step):
         discriminator = self.networks["discriminator"]
         with frozen(discriminator):
-            fake = self._fake(len(real), labels)
+            fake = self._pack(self._fake(len(real), labels))
             d_fake, c_fake = self._discriminate(fake, labels)
             with torch.no_grad():
-                d_real = self._discriminate(real, labels)[0] if self.adversarial_loss.generator_uses_real else None
+                d_real = self._discriminate(self._pack(real), labels)[0] if self.adversarial_loss.generator_uses_real else None
         loss = self.adversarial_loss.generator(d_fake, d_real)
         logs = {"loss/G": loss.detach()}
         if c_fake is not None:

@@ -7,6 +7,12 @@ capped at ``max_width``. Images are 2^k × 2^k with k ≥ 3.
 
 ``num_classes > 0`` conditions the network on one-hot labels (G: appended to z; D: appended as constant
 planes). ``aux_classes > 0`` adds AC-GAN's class head to D (Odena et al. 2017).
+
+Mode-collapse options of D (all off by default): ``pack=m`` takes m images stacked along channels per
+decision (PacGAN, Lin et al. 2018); ``minibatch_stddev=g`` appends the minibatch standard deviation over
+groups of g as one more 4×4 feature map (Karras et al. 2018, §3); ``minibatch_features=B`` adds minibatch
+discrimination on the flattened 4×4 features (Salimans et al. 2016, §3.2), the adversarial head then
+being a linear layer on them (what the 4×4 convolution computes) plus the B minibatch features.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import math
 import torch
 from torch import nn
 
-from gantrain.models.layers import append_onehot, norm_2d
+from gantrain.models.layers import MinibatchDiscrimination, MinibatchStdDev, append_onehot, norm_2d
 
 
 def _levels(channels, image_size) -> int:
@@ -67,17 +73,32 @@ class Discriminator(nn.Module):
         norm: str = "batch",
         num_classes: int = 0,
         aux_classes: int = 0,
+        pack: int = 1,
+        minibatch_features: int = 0,
+        minibatch_kernel_dim: int = 5,
+        minibatch_stddev: int = 0,
     ):
         super().__init__()
-        self.num_classes, self.aux_classes = num_classes, aux_classes
+        if pack < 1:
+            raise ValueError(f"pack={pack}: the discriminator needs at least one sample per decision")
+        self.num_classes, self.aux_classes, self.pack = num_classes, aux_classes, pack
         n = _levels(channels, image_size)
         ch = [_width(width, max_width, i) for i in range(n)]  # image_size/2 … 4×4
-        layers = [nn.Conv2d(channels + num_classes, ch[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        layers = [nn.Conv2d(channels * pack + num_classes, ch[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
         for c_in, c_out in zip(ch[:-1], ch[1:]):
             layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=norm == "none"), norm_2d(norm, c_out), nn.LeakyReLU(0.2, True)]
+        if minibatch_stddev:
+            layers.append(MinibatchStdDev(minibatch_stddev))
         self.features = nn.Sequential(*layers)
-        self.adversarial = nn.Conv2d(ch[-1], 1, 4, 1, 0)
-        self.classifier = nn.Conv2d(ch[-1], aux_classes, 4, 1, 0) if aux_classes else None
+        top = ch[-1] + (1 if minibatch_stddev else 0)
+        if minibatch_features:
+            self.adversarial = nn.Sequential(
+                nn.Flatten(), MinibatchDiscrimination(top * 16, minibatch_features, minibatch_kernel_dim),
+                nn.Linear(top * 16 + minibatch_features, 1),
+            )
+        else:
+            self.adversarial = nn.Conv2d(top, 1, 4, 1, 0)
+        self.classifier = nn.Conv2d(top, aux_classes, 4, 1, 0) if aux_classes else None
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None):
         h = self.features(append_onehot(x, labels, self.num_classes))

@@ -64,3 +64,23 @@ class MinibatchStdDev(nn.Module):
         std = (groups.var(dim=0, unbiased=False) + 1e-8).sqrt().flatten(1).mean(dim=1)  # one per group
         extra = std.repeat(g).to(x.dtype).view(n, 1, *([1] * (x.dim() - 2))).expand(n, 1, *x.shape[2:])
         return torch.cat([x, extra], dim=1)
+
+
+class MinibatchDiscrimination(nn.Module):
+    """Minibatch discrimination (Salimans et al. 2016, "Improved Techniques for Training GANs", §3.2).
+
+    Features f(x_i) ∈ R^A are projected by a tensor T ∈ R^{A×B×C} to rows M_i ∈ R^{B×C};
+    c_b(x_i, x_j) = exp(−‖M_{i,b} − M_{j,b}‖₁) and o(x_i)_b = Σ_j c_b(x_i, x_j) over the whole batch
+    (j = i included, as in the paper). The output is [f(x_i), o(x_i)]: A + B features. Identical samples
+    give o = n (the batch size) in every coordinate; samples far apart give o → 1.
+    """
+
+    def __init__(self, in_features: int, out_features: int, kernel_dim: int = 5):
+        super().__init__()
+        self.out_features, self.kernel_dim = out_features, kernel_dim
+        self.T = nn.Parameter(torch.randn(in_features, out_features * kernel_dim) * 0.1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = (x @ self.T).view(-1, self.out_features, self.kernel_dim)  # N×B×C
+        l1 = (m.unsqueeze(0) - m.unsqueeze(1)).abs().sum(dim=3)  # N×N×B
+        return torch.cat([x, torch.exp(-l1).sum(dim=1)], dim=1)

@@ -3,6 +3,11 @@
 They work on any data shape (2D points or flattened images). The discriminator uses maxout units as in the
 paper (``pieces=1`` gives LeakyReLU units); ``num_classes > 0`` conditions both networks on one-hot labels
 as in Mirza & Osindero (2014).
+
+Mode-collapse options of the discriminator (all off by default): ``pack=m`` takes m samples concatenated
+per decision (PacGAN, Lin et al. 2018); ``minibatch_features=B`` adds minibatch discrimination at the
+penultimate layer (Salimans et al. 2016, §3.2); ``minibatch_stddev=g`` appends the minibatch standard
+deviation over groups of g before the last hidden layer (Karras et al. 2018, §3).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from gantrain.models.layers import Maxout, append_onehot
+from gantrain.models.layers import Maxout, MinibatchDiscrimination, MinibatchStdDev, append_onehot
 
 
 def _shape(data_shape) -> tuple[int, ...]:
@@ -51,7 +56,7 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """A sample (and a label) → maxout or LeakyReLU layers → one logit per sample."""
+    """A sample (or ``pack`` samples concatenated), and a label → maxout or LeakyReLU layers → one logit."""
 
     def __init__(
         self,
@@ -60,16 +65,30 @@ class Discriminator(nn.Module):
         pieces: int = 5,
         dropout: float = 0.0,
         num_classes: int = 0,
+        pack: int = 1,
+        minibatch_features: int = 0,
+        minibatch_kernel_dim: int = 5,
+        minibatch_stddev: int = 0,
     ):
         super().__init__()
-        self.num_classes = num_classes
-        width = math.prod(_shape(data_shape)) + num_classes
+        if pack < 1:
+            raise ValueError(f"pack={pack}: the discriminator needs at least one sample per decision")
+        if minibatch_stddev and not hidden:
+            raise ValueError("minibatch_stddev is appended before the last hidden layer: give the discriminator one")
+        self.num_classes, self.pack = num_classes, pack
+        width = math.prod(_shape(data_shape)) * pack + num_classes
         layers = []
-        for h in hidden:
+        for i, h in enumerate(hidden):
+            if minibatch_stddev and i == len(hidden) - 1:
+                layers.append(MinibatchStdDev(minibatch_stddev))
+                width += 1
             layers.append(Maxout(width, h, pieces) if pieces > 1 else nn.Sequential(nn.Linear(width, h), nn.LeakyReLU(0.2)))
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             width = h
+        if minibatch_features:
+            layers.append(MinibatchDiscrimination(width, minibatch_features, minibatch_kernel_dim))
+            width += minibatch_features
         layers.append(nn.Linear(width, 1))
         self.net = nn.Sequential(*layers)
 
