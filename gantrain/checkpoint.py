@@ -5,17 +5,21 @@ from __future__ import annotations
 import os
 import pickle
 import random
+import re
 from pathlib import Path
+from typing import Iterable, Mapping
 
 import numpy as np
 import torch
+from torch import nn
 
 from gantrain.errors import ConfigError
 
 
 def save(state: dict, path: Path) -> None:
-    """Write ``state`` to a temporary file beside ``path``, flush it to disk, then rename it over ``path``:
-    a crash at any moment leaves the old file or the new one, never a torn one."""
+    """Write ``state`` to a temporary file beside ``path``, flush it to disk, rename it over ``path`` and
+    flush the folder entry: a crash at any moment leaves the old file or the new one, never a torn one."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
@@ -23,20 +27,69 @@ def save(state: dict, path: Path) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+    if os.name == "posix":  # make the rename itself durable (a power cut after it keeps the new file)
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
 
 
-def load(path: Path, map_location="cpu") -> dict:
-    """Read a checkpoint of plain tensors and containers; refuse anything else in one sentence."""
+def load(path: Path, map_location="cpu", required: Iterable[str] = ()) -> dict:
+    """Read a checkpoint of plain tensors and containers; refuse anything else in one sentence.
+
+    A file that carries pickled Python objects (code that would run on unpickling) is refused before
+    any of it runs: ``torch.load(weights_only=True)`` only rebuilds tensors, numbers, strings and
+    containers. ``required`` lists keys the file must have (e.g. a training checkpoint's).
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"checkpoint {str(path)!r} does not exist")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ConfigError(f"{str(path)!r} holds more than tensors and was refused unread ({first})") from None
-    except (RuntimeError, EOFError, OSError) as err:
-        raise ConfigError(f"{str(path)!r} is truncated or not a checkpoint ({type(err).__name__})") from None
+        found = re.search(r"GLOBAL (\S+)", str(err))
+        what = f"the Python object {found.group(1)}" if found else "pickled Python objects"
+        raise ConfigError(
+            f"{str(path)!r} holds {what}, not only tensors: refused unread (nothing in it ran); "
+            f"load only checkpoints written by gantrain, or re-save trusted weights as a plain state dict"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        raise ConfigError(
+            f"{str(path)!r} is truncated or not a checkpoint ({type(err).__name__}); "
+            f"use another checkpoint or start a new run"
+        ) from None
+    missing = [k for k in required if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise ConfigError(f"{str(path)!r} is not a gantrain training checkpoint (it lacks {', '.join(missing)})")
+    return state
+
+
+def check_compatible(module: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
+    """Refuse in one sentence a state dict written by other networks than ``module``'s (``source`` names it)."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    reshaped = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing (e.g. {missing[0]})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+    if reshaped:
+        k = reshaped[0]
+        problems.append(f"{len(reshaped)} of another shape (e.g. {k}: {tuple(state[k].shape)} vs {tuple(own[k].shape)})")
+    if problems:
+        raise ConfigError(
+            f"{source} holds the weights of other networks ({'; '.join(problems)} parameters): "
+            f"it was written by another model or architecture; use a checkpoint of this one"
+        )
+
+
+def restore(module: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
+    """``module.load_state_dict(state)`` after ``check_compatible``."""
+    check_compatible(module, state, source)
+    module.load_state_dict(state)
 
 
 def rng_state() -> dict:

@@ -1,0 +1,273 @@
+"""Bad input gets one line saying what is wrong and how to fix it, before any work starts, and writes nothing.
+
+Most cases run in-process through ``gantrain.cli.train`` (a ConfigError); a few run the real ``gantrain``
+console script to prove the exit code, the single line on stderr and the absence of a traceback.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import gantrain.cli
+from gantrain import checkpoint
+from gantrain.errors import ConfigError
+
+POINTS = ["model=mlp", "dataset=grid25", "model.latent_dim=4", "model.generator.hidden=[8]",
+          "model.discriminator.hidden=[8]", "dataset.source.n=256"]
+QUIET = ["trainer.eval_every=0", "trainer.steps=2", "trainer.batch_size=16", "trainer.num_samples=16"]
+
+
+# ------------------------------------------------------------------------------------ inputs
+def images(folder: Path, n: int = 8, mode: str = "RGB", size: int = 12) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    shape = (size, size, 3) if mode == "RGB" else (size, size)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode).save(folder / f"{i}.png")
+    return folder
+
+
+def garbage(folder: Path, n: int) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        (folder / f"broken{i}.png").write_bytes(b"\x89PNG this is not an image" * (i + 1))
+    return folder
+
+
+def folder_case(**files):
+    """Overrides for dataset=image_folder on a folder made by ``images`` / ``garbage``."""
+    def setup(tmp: Path, run: Path) -> list[str]:
+        root = tmp / "data"
+        root.mkdir()
+        if files.get("rgb"):
+            images(root, files["rgb"])
+        if files.get("grey"):
+            images(root, files["grey"], mode="L")
+        if files.get("broken"):
+            garbage(root, files["broken"])
+        return ["dataset=image_folder", f"dataset.root={root}", "dataset.image_size=16", *files.get("extra", [])]
+    return setup
+
+
+def resumed(damage=None, extra=()):
+    """Overrides resuming a copy of a finished run, after ``damage(run_dir, tmp)`` where given."""
+    def setup(tmp: Path, finished: Path) -> list[str]:
+        run = tmp / "resumed"
+        shutil.copytree(finished, run)
+        if damage is not None:
+            damage(run, tmp)
+        return [f"resume={run}", *extra]
+    return setup
+
+
+def fixed(*overrides):
+    return lambda tmp, run: list(overrides)
+
+
+def truncate(run: Path, tmp: Path) -> None:
+    last = run / "checkpoints" / "last.pt"
+    last.write_bytes(last.read_bytes()[:1000])
+
+
+def other_networks(run: Path, tmp: Path) -> None:
+    """The config says mlp with hidden [8], the weights are of hidden [12]: written by another architecture."""
+    last = run / "checkpoints" / "last.pt"
+    state = checkpoint.load(last)
+    state["networks"] = {k: torch.zeros(12, *v.shape[1:]) if v.dim() and v.shape[0] == 8 else v
+                         for k, v in state["networks"].items()}
+    checkpoint.save(state, last)
+
+
+def pickle_payload(run: Path, tmp: Path) -> None:
+    from test_reliability import malicious_checkpoint
+
+    malicious_checkpoint(run / "checkpoints" / "last.pt", tmp / "marker")
+
+
+def weights_only_file(run: Path, tmp: Path) -> None:
+    checkpoint.save({"generator.weight": torch.zeros(2)}, run / "checkpoints" / "last.pt")
+
+
+def no_checkpoint_yet(run: Path, tmp: Path) -> None:
+    """Hydra recorded the run's config, then it died before its first checkpoint."""
+    shutil.rmtree(run / "checkpoints")
+    (run / ".hydra").mkdir()
+    (run / ".hydra" / "config.yaml").write_text("seed: 0\n")
+
+
+def already_a_run(tmp: Path, finished: Path) -> list[str]:
+    shutil.copytree(finished, tmp / "run")
+    return list(POINTS)
+
+
+CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is visible")
+
+# id: (setup(tmp, finished_run) -> overrides, what the one line must say)
+CASES = {
+    # data
+    "folder_missing": (fixed("dataset=image_folder", "dataset.root=/nonexistent/photos"),
+                       r"dataset.root='/nonexistent/photos' is not a folder; point it at a folder of images"),
+    "folder_empty": (folder_case(), r"no images \(.*\) under '.*data'; point dataset.root at a folder of images"),
+    "folder_only_corrupt_files": (folder_case(broken=3), r"none of the 3 image files under '.*data' is a readable image"),
+    "folder_grey_for_rgb_model": (folder_case(grey=4),
+                                  r"all single-channel \(grey\) but dataset.channels=3: pass dataset.channels=1"),
+    "folder_labels_without_classes": (folder_case(rgb=4, extra=["dataset.labels=true"]),
+                                      r"dataset.labels=true needs one subfolder per class .* found 0"),
+    "folder_smaller_than_a_batch": (folder_case(rgb=3, extra=["trainer.batch_size=64"]),
+                                    r"has 2 samples, fewer than one batch of 64; lower trainer.batch_size"),
+    "folder_two_channels": (folder_case(rgb=3, extra=["dataset.channels=2"]),
+                            r"dataset.channels=2: image folders are read as 1 \(grey\) or 3 \(RGB\) channels"),
+    "mnist_files_missing": (lambda tmp, run: ["dataset=mnist", f"dataset.root={tmp / 'nothing'}"],
+                            r"mnist is not under dataset.root=.*; pass dataset.download=true to fetch it"),
+    # models for the data
+    "image_size_not_a_power_of_two": (fixed("dataset.image_size=20"), r"image_size=20 is not one \(try 16 or 32\)"),
+    "image_size_zero": (fixed("dataset.image_size=0"), r"dataset.image_size=0 must be a positive integer"),
+    "conv_model_on_points": (fixed("model=dcgan", "dataset=grid25"), r"gives points: use model=mlp for 2D data"),
+    "conditional_on_unlabelled_points": (fixed("model=cgan", "dataset=grid25"),
+                                         r"model=cgan with dataset=grid25: cgan is conditional and needs class labels"),
+    "acgan_on_unlabelled_folder": (folder_case(rgb=8, extra=["model=acgan"]),
+                                   r"acgan is conditional and needs class labels, but this dataset has none"),
+    "dropout_above_one": (fixed(*POINTS, "model.discriminator.dropout=1.5"),
+                          r"\(model.discriminator\): dropout probability has to be between 0 and 1, but got 1.5"),
+    "mixing_probability_negative": (fixed("model=stylegan", "model.generator.mixing_prob=-0.1"),
+                                    r"\(model.generator\): mixing_prob=-0.1 is a probability: use a value in \[0, 1\]"),
+    # optimisation
+    "lr_negative": (fixed(*POINTS, "optimizer.lr=-0.001"), r"optimizer.lr=-0.001 must be a positive learning rate"),
+    "lr_zero": (fixed(*POINTS, "optimizer.lr=0"), r"optimizer.lr=0 must be a positive learning rate"),
+    "lr_of_discriminator_zero": (fixed(*POINTS, "optimizer.lr_d=0.0"), r"optimizer.lr_d=0.0 must be a positive"),
+    "batch_size_zero": (fixed(*POINTS, "trainer.batch_size=0"), r"trainer.batch_size=0 must be a positive integer"),
+    "batch_size_negative": (fixed(*POINTS, "trainer.batch_size=-8"), r"trainer.batch_size=-8 must be a positive integer"),
+    "k_zero": (fixed(*POINTS, "trainer.d_steps=0"), r"trainer.d_steps=0 must be a positive integer"),
+    "steps_fractional": (fixed(*POINTS, "trainer.steps=1.5"), r"trainer.steps=1.5 must be a positive integer"),
+    "ema_decay_one": (fixed(*POINTS, "trainer.ema=1.0"), r"trainer.ema=1.0 is an EMA decay: use 0 \(off\) or a value"),
+    "adam_beta_above_one": (fixed(*POINTS, "optimizer.betas=[1.5,0.999]"),
+                            r"Invalid beta parameter at index 0: 1.5; fix the optimizer.\* setting"),
+    "sgd_momentum_negative": (fixed(*POINTS, "optimizer=sgd", "optimizer.momentum=-0.5"),
+                              r"Invalid momentum value: -0.5; fix the optimizer.\* setting"),
+    "nan_policy_unknown": (fixed(*POINTS, "trainer.nan_policy=ignore"), r"trainer.nan_policy='ignore': use stop .* or skip"),
+    "amp_dtype_unknown": (fixed(*POINTS, "trainer.amp_dtype=float8"), r"trainer.amp_dtype='float8': use bfloat16 or float16"),
+    "num_workers_negative": (fixed(*POINTS, "trainer.num_workers=-1"), r"trainer.num_workers=-1 must be 0 .* or more"),
+    "cuda_without_gpu": pytest.param(fixed(*POINTS, "trainer.device=cuda"), r"no CUDA GPU is visible; use trainer.device=auto",
+                                     marks=CUDA),
+    # runs and checkpoints
+    "resume_path_missing": (fixed("resume=/nonexistent/run"), r"resume='/nonexistent/run' is not a gantrain run directory"),
+    "resume_path_not_a_run": (lambda tmp, run: [f"resume={tmp}"], r"is not a gantrain run directory .* e.g. outputs/DATE/TIME"),
+    "resume_before_first_checkpoint": (resumed(no_checkpoint_yet), r"stopped before its first checkpoint: start it again"),
+    "resume_truncated_checkpoint": (resumed(truncate), r"last.pt' is truncated or not a checkpoint .*start a new run"),
+    "resume_checkpoint_of_other_networks": (resumed(other_networks),
+                                            r"holds the weights of other networks .* use a checkpoint of this one"),
+    "resume_pickle_payload": (resumed(pickle_payload), r"holds the Python object .*open, not only tensors: refused unread"),
+    "resume_weights_not_a_training_checkpoint": (resumed(weights_only_file),
+                                                 r"is not a gantrain training checkpoint \(it lacks family, step"),
+    "resume_changes_a_value": (resumed(extra=["trainer.steps=99"]),
+                               r"resuming would change trainer.steps: 2 -> 99; add override_resume=true to accept"),
+    "resume_switches_the_model": (resumed(extra=["model=dcgan"]), r"resume cannot switch model=dcgan: start a new run"),
+    "new_run_in_a_finished_run_dir": (already_a_run, r"already holds a run; pass resume=.* to continue it"),
+}
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A finished two-step run of the tiny MLP on the 2D grid."""
+    from conftest import compose_config
+
+    run = tmp_path_factory.mktemp("finished") / "run"
+    gantrain.cli.train(compose_config([*POINTS, *QUIET]), run)
+    return run
+
+
+def snapshot(root: Path) -> dict[str, tuple]:
+    return {str(p.relative_to(root)): (p.is_dir(), p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*")}
+
+
+@pytest.mark.parametrize("setup, expected", list(CASES.values()), ids=list(CASES))
+def test_bad_input_is_one_line_before_any_work(setup, expected, compose, tmp_path, monkeypatch, finished_run):
+    monkeypatch.chdir(tmp_path)  # anything written relative to the working directory would show up
+    overrides = [*QUIET, *setup(tmp_path, finished_run)]
+    cfg = compose(overrides)
+    run_dir = Path(cfg.resume) if cfg.resume else tmp_path / "run"  # where Hydra would run it
+    before = snapshot(tmp_path)
+    with pytest.raises(ConfigError) as err:
+        gantrain.cli.train(cfg, run_dir, overrides)
+    message = str(err.value)
+    assert "\n" not in message and re.search(expected, message), message
+    # nothing written anywhere: not beside the inputs, not in a resumed run, not even the new run dir
+    assert snapshot(tmp_path) == before
+
+
+def test_unknown_option_names_get_hydras_list_of_valid_ones(compose):
+    from hydra.errors import MissingConfigException
+
+    for group, wrong, valid in (("loss", "nonsaturing", "nonsaturating"), ("regularizer", "gradient_penalt", "r1")):
+        with pytest.raises(MissingConfigException, match=rf"(?s)Could not find '{group}/{wrong}'.*\t{valid}\n"):
+            compose([f"{group}={wrong}"])
+
+
+# ------------------------------------------------------------------------------------ the console script
+CONSOLE = {
+    "missing_folder": (["dataset=image_folder", "dataset.root=/nonexistent/photos"], {}, 2),
+    "pickle_resume": (None, {}, 2),  # resume= a run whose checkpoint carries a pickle payload
+    "unknown_loss": (["loss=nonsaturing"], {}, 1),  # Hydra's own error and code
+    "full_error": (["dataset=image_folder", "dataset.root=/nonexistent/photos"], {"HYDRA_FULL_ERROR": "1"}, 1),
+}
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory, finished_run):
+    """Each case run by the real ``gantrain`` in its own empty working directory, all started at once."""
+    root = tmp_path_factory.mktemp("console")
+    procs = {}
+    for name, (args, env, _) in CONSOLE.items():
+        cwd = root / name
+        cwd.mkdir()
+        if args is None:
+            run = cwd / "old_run"
+            shutil.copytree(finished_run, run)
+            pickle_payload(run, cwd)
+            args = [f"resume={run}"]
+        before = snapshot(cwd)
+        procs[name] = (cwd, before, subprocess.Popen(
+            [str(Path(sys.executable).parent / "gantrain"), *args, *QUIET], cwd=cwd, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1", **env}))
+    results = {}
+    for name, (cwd, before, proc) in procs.items():
+        out, err = proc.communicate(timeout=300)
+        results[name] = (cwd, before, proc.returncode, out, err)
+    return results
+
+
+@pytest.mark.parametrize("name", [n for n, (_, env, _) in CONSOLE.items() if not env])
+def test_console_script_prints_one_line_and_exits_with_its_code(name, console):
+    cwd, before, returncode, out, err = console[name]
+    assert "Traceback" not in out + err
+    if name == "unknown_loss":
+        assert err.startswith("In 'train': Could not find 'loss/nonsaturing'") and "\tnonsaturating\n" in err
+    else:
+        assert re.fullmatch(r"gantrain: error: [^\n]+\n", err), err
+    assert returncode == CONSOLE[name][2]
+    after = snapshot(cwd)
+    # a new run: only Hydra's record of it (outputs/DATE/TIME/.hydra/*.yaml and its gantrain.log)
+    new_run = r"outputs(/[\d-]+(/[\d-]+(/\.hydra(/\w+\.yaml)?|/gantrain\.log)?)?)?"
+    assert all(re.fullmatch(new_run, c) for c in set(after) - set(before) - {"old_run/gantrain.log"}), after
+    # a resumed run: its checkpoint and files untouched; its log notes the refused attempt
+    assert {k: v for k, v in after.items() if k in before and not k.startswith("old_run")} == \
+           {k: v for k, v in before.items() if not k.startswith("old_run")}
+    assert {k: v for k, v in after.items() if k.startswith("old_run/") and k != "old_run/gantrain.log"} == \
+           {k: v for k, v in before.items() if k.startswith("old_run/")}
+
+
+def test_hydra_full_error_shows_the_traceback(console):
+    _, _, returncode, out, err = console["full_error"]
+    assert returncode == 1 and "Traceback" in err
+    assert "gantrain.errors.ConfigError: dataset.root='/nonexistent/photos' is not a folder" in err
