@@ -271,3 +271,35 @@ def test_hydra_full_error_shows_the_traceback(console):
     _, _, returncode, out, err = console["full_error"]
     assert returncode == 1 and "Traceback" in err
     assert "gantrain.errors.ConfigError: dataset.root='/nonexistent/photos' is not a folder" in err
+
+
+# ------------------------------------------------------------------------------------ damaged files in a folder
+def test_unreadable_files_in_a_folder_are_skipped_with_a_counted_warning(tmp_path, caplog):
+    from gantrain.data.folder import image_folder
+
+    root = garbage(images(tmp_path / "data", 6), 2)
+    with caplog.at_level("WARNING", logger="gantrain.data.folder"):
+        bundle = image_folder(str(root), image_size=8, holdout=0.0)
+    assert len(bundle.train) + len(bundle.heldout) == 6
+    assert "skipped 2 of 8 files under" in caplog.text and "broken0.png" in caplog.text
+
+
+def test_a_mixed_grey_and_colour_folder_is_converted(tmp_path):
+    from gantrain.data.folder import image_folder
+
+    root = images(tmp_path / "data", 3, mode="L")
+    images(root / "colour", 3)
+    bundle = image_folder(str(root), image_size=8, channels=3, holdout=0.0)
+    assert bundle.train[0]["image"].shape == (3, 8, 8)
+
+
+def test_an_image_damaged_after_its_header_stops_the_run_naming_the_file(tmp_path):
+    from gantrain.data.folder import image_folder
+
+    root = images(tmp_path / "data", 2, size=64)
+    damaged = root / "0.png"
+    damaged.write_bytes(damaged.read_bytes()[:200])  # the header reads, the pixels do not
+    bundle = image_folder(str(root), image_size=8, holdout=0.0)
+    index = [str(f) for f in bundle.train.dataset.files].index(str(damaged))
+    with pytest.raises(ConfigError, match=r"image '.*0.png' does not decode .*: delete or replace it, then resume"):
+        bundle.train.dataset[index]
