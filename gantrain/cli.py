@@ -70,6 +70,9 @@ def check_trainer(cfg: DictConfig) -> None:
     for key in ("steps", "d_steps", "batch_size", "log_every", "sample_every", "checkpoint_every", "num_samples"):
         if not isinstance(t[key], int) or t[key] < 1:
             raise ConfigError(f"trainer.{key}={t[key]!r} must be a positive integer")
+    eval_every = t.get("eval_every", 0)
+    if not isinstance(eval_every, int) or eval_every < 0:
+        raise ConfigError(f"trainer.eval_every={eval_every!r} must be a non-negative integer (0 = no evaluation)")
     if not 0.0 <= float(t.ema) < 1.0:
         raise ConfigError(f"trainer.ema={t.ema} is an EMA decay: use 0 (off) or a value in (0, 1) such as 0.999")
     for key in ("lr", "lr_g", "lr_d"):
@@ -191,6 +194,12 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> dict
     family = build_family(cfg).to(device)
     optimizers = build_optimizers(cfg, family, cfg.trainer.d_steps)
     stream = BatchStream(bundle.train, cfg.trainer.batch_size, seed=cfg.seed, num_workers=cfg.trainer.num_workers)
+    evaluator, best_metric = None, None
+    if cfg.trainer.get("eval_every", 0) > 0:
+        from gantrain.metrics.evaluator import best_metric_name, build_evaluator, higher_is_better
+
+        evaluator = build_evaluator(cfg, bundle, device)
+        best_metric = best_metric_name(cfg, evaluator)
     trainer = Trainer(
         family,
         stream,
@@ -208,6 +217,10 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> dict
         preview_real=take(bundle.heldout, cfg.trainer.num_samples)["image"],
         seed=cfg.seed,
         config_yaml=OmegaConf.to_yaml(cfg, resolve=True),
+        eval_every=cfg.trainer.get("eval_every", 0),
+        evaluator=evaluator,
+        best_metric=best_metric,
+        best_higher=best_metric is not None and higher_is_better(best_metric),
     )
     if state is not None:
         trainer.load_state_dict(state)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,7 +30,12 @@ class Trainer:
     learning rates and images/s to TensorBoard; every ``sample_every`` steps it saves a preview generated
     from fixed inputs; every ``checkpoint_every`` steps (and at the end) it writes ``checkpoints/last.pt``.
     ``ema > 0`` keeps an exponential moving average (decay ``ema``) of the sampling network, used for
-    previews.
+    previews. Every ``eval_every`` steps (and at the end; 0 = never) ``evaluator`` scores samples of the
+    sampling network: its metrics are logged, and the checkpoint with the best ``best_metric`` so far (larger
+    is better when ``best_higher``) is kept as ``checkpoints/best.pt``; the last evaluation also runs the
+    evaluator's memorization check. ``evaluator`` provides ``sample(family, network) -> samples``,
+    ``evaluate(samples) -> {name: value}`` and ``memorization(samples, out_dir, writer, step) -> {name: value}``
+    (gantrain.metrics.Evaluator).
     """
 
     def __init__(
@@ -51,6 +57,10 @@ class Trainer:
         preview_real: Optional[torch.Tensor] = None,
         seed: int = 0,
         config_yaml: str = "",
+        eval_every: int = 0,
+        evaluator=None,
+        best_metric: Optional[str] = None,
+        best_higher: bool = False,
     ):
         self.family, self.stream, self.optimizers = family, stream, optimizers
         self.run_dir = Path(run_dir)
@@ -72,6 +82,10 @@ class Trainer:
         self.step = 0
         self.writer = SummaryWriter(str(self.run_dir))
         self.last_logs: dict[str, float] = {}
+        self.eval_every = eval_every if evaluator is not None else 0
+        self.evaluator, self.best_metric, self.best_higher = evaluator, best_metric, best_higher
+        self.best_value: Optional[float] = None
+        self.last_metrics: dict[str, float] = {}
 
     # ---------------------------------------------------------------- one update
     def _update(self, phase: str, loss: torch.Tensor, logs: dict, measure: bool) -> None:
@@ -124,10 +138,12 @@ class Trainer:
                     sums, count, images, tic = {}, 0, 0, time.perf_counter()
                 if self.step % self.sample_every == 0 or self.step == self.steps:
                     self.preview()
+                if self.eval_every and (self.step % self.eval_every == 0 or self.step == self.steps):
+                    tic += self.evaluate(final=self.step == self.steps)  # not counted in images/s
                 if self.step % self.checkpoint_every == 0 or self.step == self.steps:
                     self.save()
         self.writer.flush()
-        return self.last_logs
+        return {**self.last_logs, **self.last_metrics}
 
     def _log_scalars(self, means: dict[str, float], images_per_s: float, steps_per_s: float) -> None:
         # grad norms are measured on the last step of the interval only
@@ -173,6 +189,28 @@ class Trainer:
                          self.writer, self.step, tag=tag)
         return path
 
+    # ---------------------------------------------------------------- evaluation
+    def evaluate(self, final: bool = False) -> float:
+        """Score samples of the sampling network, log the metrics, keep the best checkpoint; returns the
+        seconds it took."""
+        tic = time.perf_counter()
+        with self._evaluating() as net:
+            samples = self.evaluator.sample(self.family, net)
+        metrics = self.evaluator.evaluate(samples)
+        if final:
+            metrics.update(self.evaluator.memorization(samples, self.run_dir / "samples", self.writer, self.step))
+        for k, v in metrics.items():
+            self.writer.add_scalar(k, v, self.step)
+        self.last_metrics = metrics
+        log.info("step %d: %s", self.step, ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+        value = metrics.get(self.best_metric)
+        if value is not None and not math.isnan(value) and (
+            self.best_value is None or (value > self.best_value if self.best_higher else value < self.best_value)
+        ):
+            self.best_value = value
+            checkpoint.save({**self.state_dict(), "metrics": metrics}, self.run_dir / "checkpoints" / "best.pt")
+        return time.perf_counter() - tic
+
     # ---------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict:
         return {
@@ -185,6 +223,7 @@ class Trainer:
             "data": self.stream.state_dict(),
             "rng": checkpoint.rng_state(),
             "config": self.config_yaml,
+            "best": self.best_value,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -198,6 +237,7 @@ class Trainer:
         self.stream.load_state_dict(state["data"])
         checkpoint.set_rng_state(state["rng"])
         self.step = int(state["step"])
+        self.best_value = state.get("best")
 
     def save(self) -> Path:
         path = self.run_dir / "checkpoints" / "last.pt"

@@ -1,0 +1,138 @@
+"""The ``gantrain-eval`` command: every metric of a trained checkpoint, written to ``metrics.json``.
+
+    gantrain-eval ckpt=outputs/2026-01-01/12-00-00                 the run's checkpoints/last.pt
+    gantrain-eval ckpt=RUN/checkpoints/best.pt eval.num_samples=5000 eval.features=inception out=fid.json
+
+The run's saved config says how to rebuild data and model; ``key=value`` overrides change it (``eval.*``,
+``trainer.device``, ``dataset.root`` …). Samples come from the EMA generator when the run kept one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+import torch
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, OmegaConf
+from torch.optim.swa_utils import AveragedModel
+
+from gantrain import checkpoint
+from gantrain.cli import build_data, build_family, config_dir, pick_device
+from gantrain.errors import ConfigError
+from gantrain.metrics.evaluator import build_evaluator
+
+log = logging.getLogger("gantrain.evaluate")
+
+
+def checkpoint_path(ckpt: str) -> Path:
+    """A checkpoint file, or a run directory's ``checkpoints/last.pt``."""
+    path = Path(ckpt)
+    if path.is_dir():
+        path = path / "checkpoints" / "last.pt"
+        if not path.is_file():
+            raise ConfigError(f"ckpt={ckpt!r} is a directory without checkpoints/last.pt: pass a run directory or a .pt file")
+    return path
+
+
+def run_config(state: dict, overrides: dict) -> DictConfig:
+    """The checkpoint's config, its ``eval`` section completed from today's defaults, with ``overrides``."""
+    cfg = OmegaConf.create(state["config"])
+    defaults = OmegaConf.load(config_dir() / "train.yaml").eval
+    cfg.eval = OmegaConf.merge(defaults, cfg.get("eval") or {})
+    for key, value in overrides.items():
+        if OmegaConf.select(cfg, key, default="<missing>") == "<missing>":
+            raise ConfigError(f"{key} is not a setting of this run's config")
+        OmegaConf.update(cfg, key, value, merge=False)
+    return cfg
+
+
+def sampling_network(family, state: dict) -> tuple[torch.nn.Module, str]:
+    """The checkpoint's EMA copy of the sampling network when it has one, else the network itself."""
+    network = family.networks[family.sample_network]
+    if state.get("ema") is None:
+        return network, family.sample_network
+    ema = AveragedModel(network, use_buffers=True)
+    ema.load_state_dict(state["ema"])
+    return ema.module, f"{family.sample_network} (EMA)"
+
+
+def evaluate_checkpoint(ckpt: str, overrides: Optional[dict] = None, out: Optional[str] = None) -> dict:
+    """Compute every metric of ``ckpt`` (a run directory or a checkpoint file); write and return the record."""
+    tic = time.perf_counter()
+    path = checkpoint_path(ckpt)
+    state = checkpoint.load(path)
+    if "config" not in state or "networks" not in state:
+        raise ConfigError(f"{str(path)!r} is not a gantrain training checkpoint")
+    cfg = run_config(state, overrides or {})
+    device = pick_device(cfg.trainer.device)
+    bundle = build_data(cfg)
+    family = build_family(cfg).to(device)
+    family.load_state_dict(state["networks"])
+    network, which = sampling_network(family, state)
+    evaluator = build_evaluator(cfg, bundle, device)
+    run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+    network.eval()
+    samples = evaluator.sample(family, network)
+    metrics = evaluator.evaluate(samples)
+    metrics.update(evaluator.memorization(samples, run_dir / "eval"))
+    record = {
+        "checkpoint": str(path),
+        "step": int(state.get("step", 0)),
+        "network": which,
+        "model": cfg.model.name,
+        "dataset": cfg.dataset.name,
+        "features": evaluator.extractor.name if evaluator.extractor is not None else None,
+        "num_samples": evaluator.num_samples,
+        "metrics": metrics,
+        "seconds": round(time.perf_counter() - tic, 2),
+    }
+    out_path = Path(out) if out else run_dir / "metrics.json"
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(record, indent=2) + "\n")
+    record["path"] = str(out_path)
+    return record
+
+
+def parse_args(argv: Sequence[str]) -> tuple[str, dict, Optional[str]]:
+    """``ckpt=…`` (required), ``out=…`` and config overrides, in Hydra's ``key=value`` syntax."""
+    overrides, ckpt, out = {}, None, None
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(argv))
+    except Exception as err:
+        raise ConfigError(f"cannot parse the arguments: {str(err).splitlines()[0]}") from None
+    for o in parsed:
+        key, value = o.key_or_group, o.value()
+        if key == "ckpt":
+            ckpt = str(value)
+        elif key == "out":
+            out = str(value)
+        else:
+            overrides[key] = value
+    if ckpt is None:
+        raise ConfigError("usage: gantrain-eval ckpt=<run dir or checkpoint file> [out=metrics.json] [eval.key=value …]")
+    return ckpt, overrides, out
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="[%(name)s] %(message)s")
+    try:
+        ckpt, overrides, out = parse_args(sys.argv[1:] if argv is None else argv)
+        record = evaluate_checkpoint(ckpt, overrides, out)
+    except ConfigError as err:
+        print(f"gantrain-eval: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    print(f"{record['model']} on {record['dataset']}, step {record['step']}, {record['num_samples']} samples "
+          f"from the {record['network']}")
+    width = max(len(k) for k in record["metrics"])
+    for k, v in record["metrics"].items():
+        print(f"  {k:<{width}}  {v:.6g}")
+    print(f"wrote {record['path']} ({record['seconds']} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,254 @@
+"""The evaluator: every metric of a generator's samples against a dataset, in one call.
+
+Images: features of the generated samples and of the held-out split (computed once, cached on disk per
+dataset + extractor) give ``FID/<ext>``, ``IS/<ext>`` (when the extractor has logits), ``KID/<ext>``,
+``precision/<ext>``, ``recall/<ext>``, ``density/<ext>``, ``coverage/<ext>``, and with the dataset's own
+classifier ``class_KL/<ext>`` (predicted-class histogram against uniform) and ``accuracy/<ext>`` (its
+held-out accuracy). ``memorization`` compares generated samples with their nearest training images.
+Points drawn from a known Gaussian mixture (ring8, grid25): ``modes/captured``, ``modes/hq_fraction`` and
+``modes/reverse_kl`` (PacGAN's definitions, gantrain/metrics/modes.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch.utils.data import Dataset, default_collate
+
+from gantrain import checkpoint
+from gantrain.data import DataBundle
+from gantrain.errors import ConfigError
+from gantrain.metrics.features import Extractor, build_extractor, cache_dir, settings_key
+from gantrain.metrics.frechet import GaussianStats, frechet_distance, gaussian_stats
+from gantrain.metrics.manifold import density_coverage, precision_recall
+from gantrain.metrics.scores import class_histogram_kl, inception_score, kernel_inception_distance
+
+log = logging.getLogger(__name__)
+Tensor = torch.Tensor
+
+# metric name prefixes where larger is better; every other metric is better smaller
+HIGHER_IS_BETTER = ("IS/", "precision/", "recall/", "density/", "coverage/", "accuracy/", "modes/captured", "modes/hq_fraction")
+IMAGE_METRICS = ("FID", "IS", "KID", "precision", "recall", "density", "coverage", "class_KL", "accuracy", "memorization")
+POINT_METRICS = ("modes/captured", "modes/hq_fraction", "modes/reverse_kl")
+
+
+def higher_is_better(metric: str) -> bool:
+    return metric.startswith(HIGHER_IS_BETTER)
+
+
+def _fetch(dataset: Dataset, index: list[int]) -> dict:
+    if hasattr(dataset, "__getitems__"):
+        return dataset.__getitems__(index)
+    return default_collate([dataset[i] for i in index])
+
+
+def dataset_features(extractor: Extractor, dataset: Dataset, limit: Optional[int] = None, batch_size: int = 250,
+                     with_labels: bool = False):
+    """Features and logits (None without) of the first ``limit`` samples of ``dataset`` (all by default),
+    read batch by batch; with ``with_labels`` also their labels."""
+    n = len(dataset) if limit is None else min(limit, len(dataset))
+    feats, logits, labels = [], [], []
+    for start in range(0, n, batch_size):
+        batch = _fetch(dataset, list(range(start, min(start + batch_size, n))))
+        f, l = extractor.extract(batch["image"], batch_size)
+        feats.append(f)
+        if l is not None:
+            logits.append(l)
+        if with_labels:
+            labels.append(batch["label"])
+    out = (torch.cat(feats), torch.cat(logits) if logits else None)
+    return (*out, torch.cat(labels)) if with_labels else out
+
+
+def nearest_neighbours(queries: Tensor, reference: Tensor, k: int = 1, chunk: int = 1024) -> tuple[Tensor, Tensor]:
+    """Distances and indices of the ``k`` nearest rows of ``reference`` to each row of ``queries``."""
+    dist, idx = zip(*(torch.cdist(queries[s:s + chunk], reference).topk(k, dim=1, largest=False)
+                      for s in range(0, len(queries), chunk)))
+    return torch.cat(dist), torch.cat(idx)
+
+
+class Evaluator:
+    """Metrics of generated samples against ``bundle``'s held-out split, in the feature space of
+    ``extractor`` (images), or against ``bundle.mixture`` (points; ``extractor`` is then None).
+
+    ``sample(family, network)`` draws ``num_samples`` from fixed seeded inputs; ``evaluate(samples)``
+    returns {metric name: value}; ``memorization(samples, out_dir)`` saves the nearest-neighbour grid and
+    distance histogram. ``cache`` + ``dataset_key`` keep real-data features on disk between runs.
+    """
+
+    def __init__(self, bundle: DataBundle, extractor: Optional[Extractor] = None, *, num_samples: int = 2000,
+                 batch_size: int = 250, seed: int = 12345, is_splits: int = 10, kid_subsets: int = 100,
+                 kid_subset_size: int = 1000, precision_k: int = 3, density_k: int = 5, memorization_rows: int = 8,
+                 memorization_neighbours: int = 5, memorization_max_train: int = 10000,
+                 cache: Optional[Path] = None, dataset_key: Optional[str] = None):
+        if bundle.spec.kind == "image" and extractor is None:
+            raise ConfigError("image metrics need a feature extractor (eval.features)")
+        if bundle.spec.kind == "points" and bundle.mixture is None:
+            raise ConfigError("this point dataset has no known mixture: no metric applies (set trainer.eval_every=0)")
+        self.bundle, self.extractor = bundle, extractor
+        self.num_samples, self.batch_size, self.seed = num_samples, batch_size, seed
+        self.is_splits, self.kid_subsets, self.kid_subset_size = is_splits, kid_subsets, kid_subset_size
+        self.precision_k, self.density_k = precision_k, density_k
+        self.memorization_rows, self.memorization_neighbours = memorization_rows, memorization_neighbours
+        self.memorization_max_train = memorization_max_train
+        self.cache, self.dataset_key = cache, dataset_key
+        self._features: dict[str, tuple[Tensor, Optional[Tensor]]] = {}
+        self._real_stats: Optional[GaussianStats] = None
+
+    @property
+    def images(self) -> bool:
+        return self.bundle.spec.kind == "image"
+
+    def metric_names(self) -> list[str]:
+        """Names ``evaluate`` (and ``memorization``) can return."""
+        return [f"{m}/{self.extractor.name}" for m in IMAGE_METRICS] if self.images else list(POINT_METRICS)
+
+    # ------------------------------------------------------------------ data
+    def split_features(self, split: str) -> tuple[Tensor, Optional[Tensor]]:
+        """Features and logits of the ``heldout`` or ``train`` split (the latter capped at
+        ``memorization_max_train``), from memory, the disk cache, or computed and cached."""
+        if split in self._features:
+            return self._features[split]
+        limit = self.memorization_max_train if split == "train" else None
+        path = None
+        if self.cache is not None and self.dataset_key is not None and self.extractor.cache_key is not None:
+            key = settings_key([self.dataset_key, self.extractor.cache_key, split, limit])
+            path = Path(self.cache) / f"features-{self.extractor.name}-{key}.pt"
+        if path is not None and path.is_file():
+            state = checkpoint.load(path)
+            result = (state["features"], state.get("logits"))
+        else:
+            result = dataset_features(self.extractor, getattr(self.bundle, split), limit, self.batch_size)
+            if path is not None:
+                checkpoint.save({"features": result[0], "logits": result[1]}, path)
+        self._features[split] = result
+        return result
+
+    def real_stats(self) -> GaussianStats:
+        if self._real_stats is None:
+            self._real_stats = gaussian_stats(self.split_features("heldout")[0])
+        return self._real_stats
+
+    # ------------------------------------------------------------------ samples
+    @torch.no_grad()
+    def sample(self, family, network=None) -> Tensor:
+        """``num_samples`` samples of ``family`` (from ``network``, e.g. the EMA copy, in the caller's mode)
+        drawn from inputs seeded by ``seed``: every evaluation of a run sees the same latents."""
+        inputs = family.fixed_inputs(self.num_samples, torch.Generator().manual_seed(self.seed))
+        device = family.device
+        out = []
+        for start in range(0, self.num_samples, self.batch_size):
+            chunk = {k: v[start:start + self.batch_size].to(device) for k, v in inputs.items()}
+            out.append(family.generate(chunk, network).float().cpu())
+        return torch.cat(out)
+
+    # ------------------------------------------------------------------ metrics
+    def evaluate(self, samples: Tensor) -> dict[str, float]:
+        """Every metric of ``samples`` (images in [-1, 1], or points)."""
+        if not self.images:
+            from gantrain.metrics.modes import mode_coverage
+
+            m = mode_coverage(samples, self.bundle.mixture)
+            return {"modes/captured": float(m["modes"]), "modes/hq_fraction": m["hq_fraction"], "modes/reverse_kl": m["reverse_kl"]}
+        name = self.extractor.name
+        real, _ = self.split_features("heldout")
+        fake, logits = self.extractor.extract(samples, self.batch_size)
+        out = {f"FID/{name}": frechet_distance(self.real_stats(), gaussian_stats(fake))}
+        if logits is not None and len(logits) >= self.is_splits:
+            out[f"IS/{name}"] = inception_score(logits, self.is_splits)[0]
+        out[f"KID/{name}"] = kernel_inception_distance(real, fake, self.kid_subsets, self.kid_subset_size, self.seed)[0]
+        out[f"precision/{name}"], out[f"recall/{name}"] = precision_recall(real, fake, self.precision_k)
+        out[f"density/{name}"], out[f"coverage/{name}"] = density_coverage(real, fake, self.density_k)
+        if logits is not None and self.extractor.predicts_dataset_classes:
+            out[f"class_KL/{name}"] = class_histogram_kl(logits)
+        if hasattr(self.extractor, "accuracy"):
+            out[f"accuracy/{name}"] = float(self.extractor.accuracy)
+        return out
+
+    def memorization(self, samples: Tensor, out_dir: Optional[Path] = None, writer=None, step: int = 0) -> dict[str, float]:
+        """Nearest training neighbours of generated images in feature space.
+
+        Saves ``memorization.png`` (each row: a generated sample | its nearest training images) and
+        ``nn_distances.png`` (histograms of generated→train and held-out→train nearest-neighbour distances)
+        under ``out_dir`` and to ``writer``. Returns ``memorization/<ext>``: the median generated→train
+        distance over the median held-out→train distance (well below 1: samples closer to the training
+        set than new real data is, a sign of copying). Nothing for points."""
+        if not self.images:
+            return {}
+        from torchvision.utils import save_image
+
+        from gantrain.visualize import image_grid, plt  # visualize selects matplotlib's Agg backend
+
+        train, _ = self.split_features("train")
+        heldout, _ = self.split_features("heldout")
+        fake, _ = self.extractor.extract(samples, self.batch_size)
+        fake_dist, fake_idx = nearest_neighbours(fake, train, self.memorization_neighbours)
+        held_dist, _ = nearest_neighbours(heldout, train, 1)
+        ratio = float(fake_dist[:, 0].median() / held_dist[:, 0].median())
+        rows = min(self.memorization_rows, len(samples))
+        neighbours = _fetch(self.bundle.train, fake_idx[:rows].flatten().tolist())["image"]
+        grid = torch.cat([samples[:rows, None].cpu(), neighbours.view(rows, -1, *samples.shape[1:])], dim=1).flatten(0, 1)
+        grid = image_grid(grid, nrow=1 + self.memorization_neighbours)
+        fig, ax = plt.subplots(figsize=(5, 3.5), dpi=100)
+        ax.hist(held_dist[:, 0].numpy(), bins=40, alpha=0.6, density=True, label="held-out → train")
+        ax.hist(fake_dist[:, 0].numpy(), bins=40, alpha=0.6, density=True, label="generated → train")
+        ax.set(xlabel=f"nearest-neighbour distance ({self.extractor.name} features)", ylabel="density",
+               title=f"median ratio {ratio:.3f}")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        if out_dir is not None:
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
+            save_image(grid, Path(out_dir) / "memorization.png")
+            fig.savefig(Path(out_dir) / "nn_distances.png")
+        if writer is not None:
+            writer.add_image("memorization", grid, step)
+            writer.add_figure("nn_distances", fig, step)  # closes the figure
+        else:
+            plt.close(fig)
+        return {f"memorization/{self.extractor.name}": ratio}
+
+
+def dataset_key(dataset_cfg) -> str:
+    """Identifies a dataset config (its name and every setting that changes the data) for the caches."""
+    from omegaconf import OmegaConf
+
+    node = OmegaConf.to_container(dataset_cfg, resolve=True)
+    for key in ("preview_samples", "download"):
+        node.pop(key, None)
+    return f"{node.get('name', 'data')}-{settings_key(node)}"
+
+
+def build_evaluator(cfg, bundle: DataBundle, device="cpu") -> Evaluator:
+    """The Evaluator that ``cfg.eval`` describes for ``bundle`` (the data ``cfg.dataset`` built); trains
+    or loads the feature classifier when ``eval.features=classifier``."""
+    e = cfg.eval
+    key = dataset_key(cfg.dataset)
+    extractor = None
+    if bundle.spec.kind == "image":
+        extractor = build_extractor(e.features, bundle=bundle, dataset_key=key, eval_cfg=e, device=device)
+    for k in ("num_samples", "batch_size"):
+        if not isinstance(e[k], int) or e[k] < 2:
+            raise ConfigError(f"eval.{k}={e[k]!r} must be an integer ≥ 2")
+    return Evaluator(
+        bundle, extractor, num_samples=e.num_samples, batch_size=e.batch_size, seed=e.seed,
+        is_splits=e.is_splits, kid_subsets=e.kid_subsets, kid_subset_size=e.kid_subset_size,
+        precision_k=e.precision_k, density_k=e.density_k, memorization_rows=e.memorization.rows,
+        memorization_neighbours=e.memorization.neighbours, memorization_max_train=e.memorization.max_train,
+        cache=cache_dir(e.get("cache_dir")), dataset_key=key,
+    )
+
+
+def best_metric_name(cfg, evaluator: Evaluator) -> str:
+    """``eval.best_metric`` as a full metric name: a bare image metric (``FID``) gets the extractor's
+    name; null means FID for images and modes/reverse_kl for points. Unknown names are a ConfigError."""
+    name = cfg.eval.get("best_metric")
+    if name is None:
+        name = "FID" if evaluator.images else "modes/reverse_kl"
+    if evaluator.images and "/" not in name:
+        name = f"{name}/{evaluator.extractor.name}"
+    if name not in evaluator.metric_names():
+        raise ConfigError(f"eval.best_metric={name!r} is not a metric of this run; choose one of {', '.join(evaluator.metric_names())}")
+    return name

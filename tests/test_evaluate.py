@@ -1,0 +1,120 @@
+"""Evaluation while training (scalars, best checkpoint, memorization) and the gantrain-eval command."""
+
+import json
+import math
+
+import pytest
+import torch
+from conftest import compose_config
+
+import gantrain.cli
+import gantrain.metrics.evaluator as evaluator_module
+from gantrain import checkpoint
+from gantrain.errors import ConfigError
+from gantrain.evaluate import evaluate_checkpoint, main, parse_args
+
+RUN = ["trainer.steps=4", "trainer.batch_size=16", "trainer.log_every=2", "trainer.sample_every=100",
+       "trainer.checkpoint_every=100", "trainer.num_samples=16", "trainer.eval_every=2", "eval.num_samples=60",
+       "eval.kid_subsets=5", "eval.classifier.width=4", "eval.classifier.feature_dim=16", "eval.classifier.epochs=1",
+       "eval.memorization.rows=3", "eval.memorization.neighbours=2", "eval.memorization.max_train=300"]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """The module's classifier and feature cache: the tiny classifier is trained once for all its tests."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory, cache):
+    """One short run of the original GAN on digits with EMA, evaluated at steps 2 and 4."""
+    root = tmp_path_factory.mktemp("eval")
+    logs = gantrain.cli.train(compose_config(RUN + ["model=mlp", "trainer.ema=0.9", f"eval.cache_dir={cache}"]), root / "run")
+    return root / "run", logs
+
+
+def test_training_logs_every_metric_with_its_extractor(digits_run):
+    run, logs = digits_run
+    for name in ("FID", "IS", "KID", "precision", "recall", "density", "coverage", "class_KL", "accuracy", "memorization"):
+        assert math.isfinite(logs[f"{name}/classifier"]), name
+    assert logs["FID/classifier"] > 0 and 1 <= logs["IS/classifier"] <= 10
+    assert (run / "samples" / "memorization.png").is_file() and (run / "samples" / "nn_distances.png").is_file()
+    best = checkpoint.load(run / "checkpoints" / "best.pt")
+    last = checkpoint.load(run / "checkpoints" / "last.pt")
+    assert best["step"] in (2, 4) and best["metrics"]["FID/classifier"] == last["best"]
+    assert last["best"] <= logs["FID/classifier"]
+
+
+def test_gantrain_eval_scores_the_ema_generator_and_writes_metrics_json(digits_run, tmp_path):
+    run, logs = digits_run
+    record = evaluate_checkpoint(str(run), {"eval.num_samples": 60}, out=str(tmp_path / "m.json"))
+    assert record["network"] == "generator (EMA)" and record["step"] == 4
+    saved = json.loads((tmp_path / "m.json").read_text())
+    assert saved["metrics"] == record["metrics"]
+    # the same checkpoint, samples and evaluator settings as the run's last evaluation: the same FID
+    assert record["metrics"]["FID/classifier"] == pytest.approx(logs["FID/classifier"], rel=1e-6)
+    assert (run / "eval" / "memorization.png").is_file()
+
+
+def test_gantrain_eval_command_line(digits_run, tmp_path, capsys):
+    run, _ = digits_run
+    main([f"ckpt={run / 'checkpoints' / 'best.pt'}", f"out={tmp_path / 'best.json'}", "eval.num_samples=30"])
+    out = capsys.readouterr().out
+    assert "FID/classifier" in out and (tmp_path / "best.json").is_file()
+    with pytest.raises(SystemExit) as exit_:
+        main([f"ckpt={tmp_path}"])
+    assert exit_.value.code == 2 and "checkpoints/last.pt" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="usage"):
+        parse_args(["eval.num_samples=3"])
+    with pytest.raises(ConfigError, match="not a setting"):
+        evaluate_checkpoint(str(run), {"eval.no_such_key": 1})
+
+
+def test_the_best_checkpoint_follows_the_metric_direction(compose, tmp_path, monkeypatch):
+    """A scripted evaluator: FID 3, 1, 2 at steps 1, 2, 3 → best.pt is step 2; precision (higher is better)
+    0.2, 0.9, 0.5 → also step 2; NaN never wins."""
+
+    class Scripted:
+        images = True
+        num_samples = 4
+
+        def __init__(self, name, values):
+            self.name, self.values = name, iter(values)
+            self.extractor = type("E", (), {"name": "classifier"})()
+
+        def metric_names(self):
+            return [self.name]
+
+        def sample(self, family, network):
+            return torch.zeros(4)
+
+        def evaluate(self, samples):
+            return {self.name: next(self.values)}
+
+        def memorization(self, *args):
+            return {}
+
+    quick = ["trainer.steps=4", "trainer.batch_size=16", "trainer.log_every=100", "trainer.sample_every=100",
+             "trainer.checkpoint_every=100", "trainer.num_samples=16", "model=mlp", "trainer.eval_every=1"]
+    for name, values in (("FID/classifier", [3.0, 1.0, 2.0, float("nan")]), ("precision/classifier", [0.2, 0.9, 0.5, 0.1])):
+        monkeypatch.setattr(evaluator_module, "build_evaluator", lambda cfg, bundle, device, v=values, n=name: Scripted(n, v))
+        run = tmp_path / name.split("/")[0]
+        gantrain.cli.train(compose(quick + [f"eval.best_metric={name}"]), run)
+        best = checkpoint.load(run / "checkpoints" / "best.pt")
+        assert best["step"] == 2 and best["metrics"][name] == values[1]
+
+
+def test_evaluation_settings_are_checked(compose, tmp_path, cache):
+    with pytest.raises(ConfigError, match="eval_every"):
+        gantrain.cli.train(compose(["trainer.eval_every=-1"]), tmp_path / "a")
+    cfg = compose(RUN + ["model=mlp", "eval.best_metric=sharpness", f"eval.cache_dir={cache}"])
+    with pytest.raises(ConfigError, match="best_metric='sharpness/classifier'"):
+        gantrain.cli.train(cfg, tmp_path / "b")
+
+
+def test_point_datasets_log_the_mode_metrics(compose, tmp_path):
+    cfg = compose(RUN + ["model=mlp", "dataset=ring8", "dataset.source.n=2000", "trainer.num_samples=100"])
+    logs = gantrain.cli.train(cfg, tmp_path / "ring")
+    assert set(k for k in logs if k.startswith("modes/")) == {"modes/captured", "modes/hq_fraction", "modes/reverse_kl"}
+    assert 0 <= logs["modes/captured"] <= 8 and 0 <= logs["modes/hq_fraction"] <= 1
+    assert (tmp_path / "ring" / "checkpoints" / "last.pt").is_file()
