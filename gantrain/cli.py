@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import os
 import random
+import re
+import signal
 import sys
 import time
 from pathlib import Path
@@ -26,7 +28,7 @@ from gantrain import checkpoint
 from gantrain.data import BatchStream, DataBundle, take
 from gantrain.errors import ConfigError
 from gantrain.families.base import Family
-from gantrain.trainer import Trainer
+from gantrain.trainer import NAN_POLICIES, Interrupted, NonFiniteLoss, Trainer
 
 log = logging.getLogger("gantrain")
 
@@ -75,6 +77,17 @@ def check_trainer(cfg: DictConfig) -> None:
         raise ConfigError(f"trainer.eval_every={eval_every!r} must be a non-negative integer (0 = no evaluation)")
     if not 0.0 <= float(t.ema) < 1.0:
         raise ConfigError(f"trainer.ema={t.ema} is an EMA decay: use 0 (off) or a value in (0, 1) such as 0.999")
+    if t.get("nan_policy", "stop") not in NAN_POLICIES:
+        raise ConfigError(f"trainer.nan_policy={t.nan_policy!r}: use stop (end the run) or skip (skip the update)")
+    if t.amp_dtype not in ("bfloat16", "float16"):
+        raise ConfigError(f"trainer.amp_dtype={t.amp_dtype!r}: use bfloat16 or float16")
+    if not isinstance(t.num_workers, int) or t.num_workers < 0:
+        raise ConfigError(f"trainer.num_workers={t.num_workers!r} must be 0 (load in the main process) or more")
+    if cfg.dataset.kind == "image":
+        for key in ("channels", "image_size"):
+            value = cfg.dataset[key]
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"dataset.{key}={value!r} must be a positive integer")
     for key in ("lr", "lr_g", "lr_d"):
         value = cfg.optimizer.get(key)
         if value is not None and not float(value) > 0:
@@ -112,8 +125,13 @@ def resume_config(cfg: DictConfig, overrides: Sequence[str]) -> tuple[DictConfig
     run = Path(cfg.resume)
     path = run / "checkpoints" / "last.pt"
     if not path.is_file():
-        raise ConfigError(f"resume={cfg.resume!r} is not a gantrain run directory (no checkpoints/last.pt in it)")
-    state = checkpoint.load(path)
+        if (run / ".hydra" / "config.yaml").is_file():
+            raise ConfigError(f"run {cfg.resume!r} stopped before its first checkpoint: start it again as a new run")
+        raise ConfigError(
+            f"resume={cfg.resume!r} is not a gantrain run directory (no checkpoints/last.pt in it); "
+            f"pass the folder a run was written to, e.g. outputs/DATE/TIME"
+        )
+    state = checkpoint.load(path, required=("family", "step", "networks", "optimizers", "config"))
     saved = OmegaConf.create(state["config"])
     before = _flatten(OmegaConf.to_container(saved))
     for o in OverridesParser.create().parse_overrides(list(overrides)):
@@ -136,9 +154,27 @@ def resume_config(cfg: DictConfig, overrides: Sequence[str]) -> tuple[DictConfig
 
 
 # ------------------------------------------------------------------------------------------ building
+def _instantiate(node, context: str, hint: str = "", **kwargs):
+    """``instantiate(node, **kwargs)``; a constructor's ConfigError passes through Hydra's wrapping unchanged,
+    and its ValueError becomes one ConfigError naming ``context``, the config node and ``hint``."""
+    try:
+        return instantiate(node, **kwargs)
+    except Exception as err:  # Hydra wraps constructor errors; report the original one
+        cause = err
+        while cause.__cause__ is not None:
+            cause = cause.__cause__
+        if isinstance(cause, ConfigError):
+            raise cause from None
+        if isinstance(cause, ValueError):
+            keys = re.findall(r"full_key: (\S+)", str(err))  # the config node whose constructor refused
+            where = f" ({keys[-1]})" if keys and "." in keys[-1] else ""
+            raise ConfigError(f"{context}{where}: {cause}{hint}") from None
+        raise
+
+
 def build_data(cfg: DictConfig) -> DataBundle:
     """Instantiate ``dataset.source`` and fill what only the data can tell (number of classes)."""
-    bundle: DataBundle = instantiate(cfg.dataset.source)
+    bundle: DataBundle = _instantiate(cfg.dataset.source, f"dataset={cfg.dataset.name}")
     spec = bundle.spec
     if cfg.dataset.get("num_classes") is None:
         cfg.dataset.num_classes = spec.num_classes
@@ -154,22 +190,15 @@ def build_data(cfg: DictConfig) -> DataBundle:
 def build_family(cfg: DictConfig) -> Family:
     """Instantiate ``model`` (a Family with its networks, loss and regularizers); a ValueError raised by a
     network or family becomes one sentence naming the combination."""
-    try:
-        return instantiate(cfg.model, _convert_="partial")
-    except Exception as err:  # Hydra wraps constructor errors; report the original one
-        cause = err
-        while cause.__cause__ is not None:
-            cause = cause.__cause__
-        if isinstance(cause, ValueError):
-            raise ConfigError(f"model={cfg.model.name} with dataset={cfg.dataset.name}: {cause}") from None
-        raise
+    return _instantiate(cfg.model, f"model={cfg.model.name} with dataset={cfg.dataset.name}", _convert_="partial")
 
 
 def build_optimizers(cfg: DictConfig, family: Family, d_steps: int) -> dict[str, torch.optim.Optimizer]:
     settings = OmegaConf.to_container(cfg.optimizer, resolve=True)
     phase_lrs = {phase: settings.pop(key, None) for phase, key in PHASE_LR.items()}
     return {
-        phase: instantiate(settings, params=list(family.parameters_of(phase)), lr=phase_lrs.get(phase) or settings["lr"])
+        phase: _instantiate(settings, f"optimizer={settings['_target_']}", "; fix the optimizer.* setting",
+                            params=list(family.parameters_of(phase)), lr=phase_lrs.get(phase) or settings["lr"])
         for phase, _ in family.phases(d_steps)
     }
 
@@ -192,8 +221,13 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> dict
 
     bundle = build_data(cfg)
     family = build_family(cfg).to(device)
+    if state is not None:  # before the Trainer writes anything into the run dir
+        checkpoint.check_compatible(family, state["networks"], str(Path(cfg.resume) / "checkpoints" / "last.pt"))
     optimizers = build_optimizers(cfg, family, cfg.trainer.d_steps)
-    stream = BatchStream(bundle.train, cfg.trainer.batch_size, seed=cfg.seed, num_workers=cfg.trainer.num_workers)
+    try:
+        stream = BatchStream(bundle.train, cfg.trainer.batch_size, seed=cfg.seed, num_workers=cfg.trainer.num_workers)
+    except ValueError as err:
+        raise ConfigError(f"dataset={cfg.dataset.name}: {err}; lower trainer.batch_size") from None
     evaluator, best_metric = None, None
     if cfg.trainer.get("eval_every", 0) > 0:
         from gantrain.metrics.evaluator import best_metric_name, build_evaluator, higher_is_better
@@ -221,9 +255,10 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> dict
         evaluator=evaluator,
         best_metric=best_metric,
         best_higher=best_metric is not None and higher_is_better(best_metric),
+        nan_policy=cfg.trainer.get("nan_policy", "stop"),
     )
     if state is not None:
-        trainer.load_state_dict(state)
+        trainer.load_state_dict(state, source=str(Path(cfg.resume) / "checkpoints" / "last.pt"))
         log.info("resumed %s at step %d", run_dir, trainer.step)
     log.info("run dir %s: %s on %s, %d steps, device %s", run_dir, cfg.model.name, cfg.dataset.name, cfg.trainer.steps, device)
     return trainer.fit()
@@ -231,14 +266,22 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> dict
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
 def _hydra_main(cfg: DictConfig) -> None:
+    """Exit codes: 0 done; 2 bad input (one line, before training); 1 a NaN/Inf loss stopped the run;
+    128 + the signal's number (130 SIGINT, 143 SIGTERM) after a signal stopped it with a checkpoint."""
     hc = HydraConfig.get()
+    run_dir = Path(hc.runtime.output_dir)
     try:
-        train(cfg, Path(hc.runtime.output_dir), hc.overrides.task)
-    except ConfigError as err:
+        train(cfg, run_dir, hc.overrides.task)
+    except Interrupted as stop:
+        print(f"gantrain: {signal.Signals(stop.signum).name} received: stopped after step {stop.step} with a "
+              f"checkpoint; continue with: gantrain resume={run_dir}", file=sys.stderr)
+        sys.exit(128 + stop.signum)
+    except (ConfigError, NonFiniteLoss) as err:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
-        print(f"gantrain: error: {err}", file=sys.stderr)
-        sys.exit(2)
+        message = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+        print(f"gantrain: error: {message}", file=sys.stderr)
+        sys.exit(2 if isinstance(err, ConfigError) else 1)
 
 
 def main() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import math
+import signal
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,10 +19,29 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from gantrain import checkpoint
 from gantrain.data import BatchStream
+from gantrain.errors import ConfigError
 from gantrain.families.base import Family
 from gantrain.visualize import save_preview
 
 log = logging.getLogger(__name__)
+
+NAN_POLICIES = ("stop", "skip")
+
+
+class NonFiniteLoss(RuntimeError):
+    """A loss was NaN or Inf under ``nan_policy="stop"``: the run stopped without saving the bad weights."""
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived: the step in progress was finished and checkpointed, then the loop stopped."""
+
+    def __init__(self, signum: int, step: int, checkpoint: Path):
+        self.signum, self.step, self.checkpoint = signum, step, checkpoint
+        super().__init__(f"{signal.Signals(signum).name} after step {step}: saved {checkpoint}")
+
+
+def _nonfinite_terms(terms: dict[str, torch.Tensor]) -> str:
+    return ", ".join(f"{k}={v.float().mean().item():.4g}" for k, v in terms.items() if not torch.isfinite(v).all())
 
 
 class Trainer:
@@ -36,6 +57,11 @@ class Trainer:
     evaluator's memorization check. ``evaluator`` provides ``sample(family, network) -> samples``,
     ``evaluate(samples) -> {name: value}`` and ``memorization(samples, out_dir, writer, step) -> {name: value}``
     (gantrain.metrics.Evaluator).
+
+    A loss that is NaN or Inf either stops the run (``nan_policy="stop"``: ``NonFiniteLoss`` names the step,
+    the loss terms and the last good checkpoint; nothing is saved after it) or is skipped without updating
+    anything (``nan_policy="skip"``: counted as ``nonfinite/skipped_updates``). SIGINT and SIGTERM finish the
+    step in progress, write the checkpoint and raise ``Interrupted``; a second signal acts at once.
     """
 
     def __init__(
@@ -61,7 +87,10 @@ class Trainer:
         evaluator=None,
         best_metric: Optional[str] = None,
         best_higher: bool = False,
+        nan_policy: str = "stop",
     ):
+        if nan_policy not in NAN_POLICIES:
+            raise ConfigError(f"trainer.nan_policy={nan_policy!r}: use one of {', '.join(NAN_POLICIES)}")
         self.family, self.stream, self.optimizers = family, stream, optimizers
         self.run_dir = Path(run_dir)
         self.steps, self.d_steps = steps, d_steps
@@ -86,6 +115,10 @@ class Trainer:
         self.evaluator, self.best_metric, self.best_higher = evaluator, best_metric, best_higher
         self.best_value: Optional[float] = None
         self.last_metrics: dict[str, float] = {}
+        self.nan_policy, self.skipped_updates = nan_policy, 0
+        self._unchecked: list[tuple[int, str, torch.Tensor, dict]] = []  # (step, phase, isfinite(loss), terms)
+        self.last_checkpoint: Optional[tuple[Path, int]] = None
+        self._stop_signal: Optional[int] = None
 
     # ---------------------------------------------------------------- one update
     def _update(self, phase: str, loss: torch.Tensor, logs: dict, measure: bool) -> None:
@@ -99,6 +132,65 @@ class Trainer:
         scaler.step(optimizer)
         scaler.update()
 
+    def _admit(self, phase: str, loss: torch.Tensor, terms: dict) -> bool:
+        """Whether this loss may update the weights.
+
+        ``stop``: always; ``isfinite(loss)`` stays on the device until ``check_finite`` reads the queue at
+        the next log, preview, evaluation or checkpoint step (one sync there), so the loop never waits for
+        the device on its account. ``skip``: only a finite loss; deciding needs its value now, one sync per
+        update (as GradScaler's own skip of an update with Inf gradients).
+        """
+        finite = torch.isfinite(loss.detach())
+        if self.nan_policy == "stop":
+            self._unchecked.append((self.step + 1, phase, finite, terms))
+            return True
+        if finite.item():
+            return True
+        self.skipped_updates += 1
+        log.warning("step %d: %s loss is not finite (%s): update skipped (%d so far)",
+                    self.step + 1, phase, _nonfinite_terms(terms) or "total", self.skipped_updates)
+        return False
+
+    def check_finite(self) -> None:
+        """Raise ``NonFiniteLoss`` for the first queued update whose loss was NaN or Inf."""
+        pending, self._unchecked = self._unchecked, []
+        if not pending or bool(torch.stack([finite for _, _, finite, _ in pending]).all()):
+            return
+        step, phase, _, terms = next(p for p in pending if not bool(p[2]))
+        what = _nonfinite_terms(terms) or f"the total {phase} loss (its logged terms are finite)"
+        if self.last_checkpoint is None:
+            last = "no checkpoint was written before it: start again"
+        else:
+            path, good = self.last_checkpoint
+            last = (f"the last good checkpoint is {path} (step {good}): continue it with "
+                    f"gantrain resume={self.run_dir} override_resume=true")
+        raise NonFiniteLoss(
+            f"non-finite loss at step {step} ({phase} update): {what}; stopped without saving. {last} "
+            f"and a lower learning rate (optimizer.lr=...), or with trainer.nan_policy=skip to skip such updates"
+        )
+
+    @contextmanager
+    def _stopping_on_signals(self):
+        """SIGINT and SIGTERM (a cluster's preemption) ask the loop to stop after the step in progress; the
+        handlers in place before come back at once, so a second signal acts immediately."""
+        if threading.current_thread() is not threading.main_thread():  # only it receives signals
+            yield
+            return
+        previous = {}
+
+        def request_stop(signum, frame):
+            self._stop_signal = signum
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+        for s in (signal.SIGINT, signal.SIGTERM):
+            previous[s] = signal.signal(s, request_stop) or signal.SIG_DFL
+        try:
+            yield
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
     def _next_batch(self) -> dict:
         return {k: v.to(self.device, non_blocking=True) for k, v in next(self.stream).items()}
 
@@ -110,6 +202,8 @@ class Trainer:
                 batch = self._next_batch()
                 with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
                     loss, terms = self.family.loss(phase, batch, self.step)
+                if not self._admit(phase, loss, terms):
+                    continue
                 self._update(phase, loss, terms, measure)
                 self.family.after_update(phase, self.step)
                 if self.ema is not None and phase == self.family.sample_network:
@@ -124,13 +218,19 @@ class Trainer:
         sums: dict[str, torch.Tensor] = {}
         count, images, tic = 0, 0, time.perf_counter()
         batch_images = self.stream.sampler.batch_size * sum(r for _, r in self.family.phases(self.d_steps))
-        with logging_redirect_tqdm(), tqdm(total=self.steps, initial=self.step, desc=self.family.name, dynamic_ncols=True) as bar:
+        self._stop_signal = None
+        with logging_redirect_tqdm(), tqdm(total=self.steps, initial=self.step, desc=self.family.name, dynamic_ncols=True) as bar, \
+                self._stopping_on_signals():
             while self.step < self.steps:
                 logs = self.train_step(measure=(self.step + 1) % self.log_every == 0)
                 for k, v in logs.items():
                     sums[k] = sums.get(k, 0.0) + v
                 count, images = count + 1, images + batch_images
                 bar.update(1)
+                periodic = (self.log_every, self.sample_every, self.eval_every, self.checkpoint_every)
+                if self._unchecked and (self.step == self.steps or self._stop_signal is not None or len(self._unchecked) >= 1024
+                                        or any(n and self.step % n == 0 for n in periodic)):
+                    self.check_finite()  # before anything logs, evaluates or saves these weights
                 if self.step % self.log_every == 0 or self.step == self.steps:
                     elapsed = time.perf_counter() - tic
                     self._log_scalars({k: (v / count).item() for k, v in sums.items()}, images / elapsed, count / elapsed)
@@ -142,6 +242,10 @@ class Trainer:
                     tic += self.evaluate(final=self.step == self.steps)  # not counted in images/s
                 if self.step % self.checkpoint_every == 0 or self.step == self.steps:
                     self.save()
+                if self._stop_signal is not None and self.step < self.steps:
+                    path = self.save()
+                    self.writer.flush()
+                    raise Interrupted(self._stop_signal, self.step, path)
         self.writer.flush()
         return {**self.last_logs, **self.last_metrics}
 
@@ -149,6 +253,8 @@ class Trainer:
         # grad norms are measured on the last step of the interval only
         means.update({"speed/images_per_s": images_per_s, "speed/steps_per_s": steps_per_s})
         means.update({f"lr/{p}": o.param_groups[0]["lr"] for p, o in self.optimizers.items()})
+        if self.nan_policy == "skip":
+            means["nonfinite/skipped_updates"] = self.skipped_updates
         for k, v in means.items():
             self.writer.add_scalar(k, v, self.step)
         self.last_logs = means
@@ -224,10 +330,15 @@ class Trainer:
             "rng": checkpoint.rng_state(),
             "config": self.config_yaml,
             "best": self.best_value,
+            "skipped_updates": self.skipped_updates,
         }
 
-    def load_state_dict(self, state: dict) -> None:
-        self.family.load_state_dict(state["networks"])
+    def load_state_dict(self, state: dict, source: str = "the checkpoint") -> None:
+        """Continue from ``state`` (``source`` names it in errors). TensorBoard events the interrupted run
+        logged after this checkpoint are dropped (``purge_step``), so its curves do not double back."""
+        if state.get("family", self.family.name) != self.family.name:
+            raise ConfigError(f"{source} is of a {state['family']} run, not {self.family.name}: use a checkpoint of this model")
+        checkpoint.restore(self.family, state["networks"], source)
         for k, o in self.optimizers.items():
             o.load_state_dict(state["optimizers"][k])
         for k, s in self.scalers.items():
@@ -238,8 +349,13 @@ class Trainer:
         checkpoint.set_rng_state(state["rng"])
         self.step = int(state["step"])
         self.best_value = state.get("best")
+        self.skipped_updates = int(state.get("skipped_updates", 0))
+        self.last_checkpoint = (self.run_dir / "checkpoints" / "last.pt", self.step)
+        self.writer.close()
+        self.writer = SummaryWriter(str(self.run_dir), purge_step=self.step)
 
     def save(self) -> Path:
         path = self.run_dir / "checkpoints" / "last.pt"
         checkpoint.save(self.state_dict(), path)
+        self.last_checkpoint = (path, self.step)
         return path
