@@ -117,7 +117,7 @@ class BatchStream:
 
     def __init__(self, dataset: Dataset, batch_size: int, seed: int, num_workers: int = 0):
         self.sampler = EpochBatches(len(dataset), batch_size, seed)
-        fast = hasattr(dataset, "__getitems__")
+        fast = isinstance(dataset, InMemory)  # a whole batch per fetch (torch's Subset has a list-valued one)
         self.loader = DataLoader(
             dataset,
             batch_sampler=self.sampler,
