@@ -158,3 +158,13 @@ def test_remedies_train_through_the_cli(compose, quick, tmp_path):
                                        "model.discriminator.minibatch_stddev=2", "trainer.steps=3"])
     logs = train(cfg, tmp_path / "run")
     assert math.isfinite(logs["loss/D"]) and (tmp_path / "run" / "checkpoints" / "last.pt").is_file()
+
+
+@pytest.mark.parametrize("preset", ["pacgan", "mode_coverage"])
+def test_mode_collapse_presets_build_for_either_mixture(compose, preset):
+    cfg = compose([f"experiment={preset}", "dataset=ring8", "dataset.source.n=256", "model.pack=4"])
+    assert cfg.dataset.name == "ring8" and cfg.trainer.batch_size % 4 == 0
+    build_data(cfg)
+    family = build_family(cfg)
+    first = next(m for m in family.networks["discriminator"].modules() if isinstance(m, torch.nn.Linear))
+    assert family.pack == 4 and first.in_features == 2 * 4
