@@ -1,4 +1,4 @@
-"""Mode coverage of 2D samples against a known Gaussian mixture (Lin et al., "PacGAN", 2018, §5.1).
+"""Mode coverage of 2D samples against a known Gaussian mixture (Lin et al., "PacGAN", 2018, Table 1).
 
 Each generated point goes to its nearest mean; it is *high quality* (HQ) when it lies within
 ``hq_stds`` (3) standard deviations of that mean. *Modes captured*: means with at least one HQ point.
