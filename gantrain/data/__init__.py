@@ -78,12 +78,16 @@ class InMemory(Dataset):
         return self._batch(slice(None))
 
 
-def take(dataset: Dataset, n: int) -> dict:
-    """The first ``n`` samples of ``dataset`` as one batch."""
-    index = list(range(min(n, len(dataset))))
+def fetch(dataset: Dataset, index: list[int]) -> dict:
+    """The samples at ``index`` as one batch."""
     if isinstance(dataset, InMemory):
         return dataset.__getitems__(index)
     return default_collate([dataset[i] for i in index])
+
+
+def take(dataset: Dataset, n: int) -> dict:
+    """The first ``n`` samples of ``dataset`` as one batch."""
+    return fetch(dataset, list(range(min(n, len(dataset)))))
 
 
 def _identity(batch):

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Optional
 
 import torch
-from torch.utils.data import Dataset, default_collate
+from torch.utils.data import Dataset
 
 from gantrain import checkpoint
-from gantrain.data import DataBundle
+from gantrain.data import DataBundle, fetch
 from gantrain.errors import ConfigError
-from gantrain.metrics.features import Extractor, build_extractor, cache_dir, settings_key
+from gantrain.metrics.features import Extractor, build_extractor, cache_dir, save_cached, settings_key
 from gantrain.metrics.frechet import GaussianStats, frechet_distance, gaussian_stats
 from gantrain.metrics.manifold import density_coverage, precision_recall
 from gantrain.metrics.scores import class_histogram_kl, inception_score, kernel_inception_distance
@@ -39,12 +39,6 @@ def higher_is_better(metric: str) -> bool:
     return metric.startswith(HIGHER_IS_BETTER)
 
 
-def _fetch(dataset: Dataset, index: list[int]) -> dict:
-    if hasattr(dataset, "__getitems__"):
-        return dataset.__getitems__(index)
-    return default_collate([dataset[i] for i in index])
-
-
 def dataset_features(extractor: Extractor, dataset: Dataset, limit: Optional[int] = None, batch_size: int = 250,
                      with_labels: bool = False):
     """Features and logits (None without) of the first ``limit`` samples of ``dataset`` (all by default),
@@ -52,7 +46,7 @@ def dataset_features(extractor: Extractor, dataset: Dataset, limit: Optional[int
     n = len(dataset) if limit is None else min(limit, len(dataset))
     feats, logits, labels = [], [], []
     for start in range(0, n, batch_size):
-        batch = _fetch(dataset, list(range(start, min(start + batch_size, n))))
+        batch = fetch(dataset, list(range(start, min(start + batch_size, n))))
         f, l = extractor.extract(batch["image"], batch_size)
         feats.append(f)
         if l is not None:
@@ -123,7 +117,7 @@ class Evaluator:
         else:
             result = dataset_features(self.extractor, getattr(self.bundle, split), limit, self.batch_size)
             if path is not None:
-                checkpoint.save({"features": result[0], "logits": result[1]}, path)
+                save_cached({"features": result[0], "logits": result[1]}, path)
         self._features[split] = result
         return result
 
@@ -189,7 +183,7 @@ class Evaluator:
         held_dist, _ = nearest_neighbours(heldout, train, 1)
         ratio = float(fake_dist[:, 0].median() / held_dist[:, 0].median())
         rows = min(self.memorization_rows, len(samples))
-        neighbours = _fetch(self.bundle.train, fake_idx[:rows].flatten().tolist())["image"]
+        neighbours = fetch(self.bundle.train, fake_idx[:rows].flatten().tolist())["image"]
         grid = torch.cat([samples[:rows, None].cpu(), neighbours.view(rows, -1, *samples.shape[1:])], dim=1).flatten(0, 1)
         grid = image_grid(grid, nrow=1 + self.memorization_neighbours)
         fig, ax = plt.subplots(figsize=(5, 3.5), dpi=100)
