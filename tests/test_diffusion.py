@@ -221,9 +221,9 @@ def test_cli_refuses_ddpm_on_points(compose, tmp_path):
 
 @pytest.mark.slow
 def test_ddpm_learns_to_denoise_digits(compose, tmp_path):
-    """A few hundred steps take the ε-prediction loss from ≈1 (untrained) well below it."""
-    cfg = compose(["model=ddpm", "trainer.steps=300", "trainer.log_every=50", "trainer.sample_every=300",
-                   "trainer.checkpoint_every=300", "trainer.eval_every=0", "trainer.num_samples=16",
-                   "optimizer.lr=1e-3"])
+    """200 steps of a small U-Net take the ε-prediction loss from ≈1 (untrained: ε_θ = 0) far below it."""
+    cfg = compose(["model=ddpm", "trainer.steps=200", "trainer.log_every=50", "trainer.sample_every=200",
+                   "trainer.checkpoint_every=200", "trainer.eval_every=0", "trainer.num_samples=16",
+                   "model.denoiser.width=16", "model.denoiser.blocks=1", "optimizer.lr=1e-3"])
     logs = gantrain.cli.train(cfg, tmp_path / "run")
-    assert logs["loss/denoiser"] < 0.25
+    assert logs["loss/denoiser"] < 0.3

@@ -97,7 +97,7 @@ def test_samples_and_reconstruction_previews():
 
 
 def test_bad_settings_are_refused():
-    for kw, match in [({"likelihood": "laplace"}, "likelihood"), ({"beta": -1.0}, "beta"), ({"sigma": 0.0}, "sigma")]:
+    for kw, match in [({"likelihood": "laplace"}, "likelihood"), ({"beta": -1.0}, "beta"), ({"likelihood": "gaussian", "sigma": 0.0}, "sigma")]:
         with pytest.raises(ValueError, match=match):
             vae_family(**kw)
     with pytest.raises(ValueError, match="2\\^k"):

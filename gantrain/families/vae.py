@@ -46,7 +46,7 @@ def gaussian_kl(mean: Tensor, logvar: Tensor) -> Tensor:
 class VAEFamily(Family):
     sample_network = "vae"
 
-    def __init__(self, name: str, vae: nn.Module, beta: float = 1.0, likelihood: str = "gaussian", sigma: float = 0.1):
+    def __init__(self, name: str, vae: nn.Module, beta: float = 1.0, likelihood: str = "bernoulli", sigma: float = 0.1):
         super().__init__(name)
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood={likelihood!r}: choose one of {', '.join(LIKELIHOODS)}")
