@@ -65,14 +65,12 @@ def evaluate_checkpoint(ckpt: str, overrides: Optional[dict] = None, out: Option
     """Compute every metric of ``ckpt`` (a run directory or a checkpoint file); write and return the record."""
     tic = time.perf_counter()
     path = checkpoint_path(ckpt)
-    state = checkpoint.load(path)
-    if "config" not in state or "networks" not in state:
-        raise ConfigError(f"{str(path)!r} is not a gantrain training checkpoint")
+    state = checkpoint.load(path, required=("config", "networks"))
     cfg = run_config(state, overrides or {})
     device = pick_device(cfg.trainer.device)
     bundle = build_data(cfg)
     family = build_family(cfg).to(device)
-    family.load_state_dict(state["networks"])
+    checkpoint.restore(family, state["networks"], str(path))
     network, which = sampling_network(family, state)
     evaluator = build_evaluator(cfg, bundle, device)
     run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent

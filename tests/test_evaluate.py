@@ -68,6 +68,9 @@ def test_gantrain_eval_command_line(digits_run, tmp_path, capsys):
         parse_args(["eval.num_samples=3"])
     with pytest.raises(ConfigError, match="not a setting"):
         evaluate_checkpoint(str(run), {"eval.no_such_key": 1})
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(ConfigError, match="not a gantrain training checkpoint"):
+        evaluate_checkpoint(str(tmp_path / "other.pt"))
 
 
 def test_the_best_checkpoint_follows_the_metric_direction(compose, tmp_path, monkeypatch):

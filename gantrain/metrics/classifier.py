@@ -15,7 +15,7 @@ from torch import nn
 
 from gantrain import checkpoint
 from gantrain.data import BatchStream, DataBundle
-from gantrain.metrics.features import Extractor, settings_key
+from gantrain.metrics.features import Extractor, save_cached, settings_key
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def load_or_train_classifier(bundle: DataBundle, dataset_key: Optional[str], set
     if path is not None and path.is_file():
         state = checkpoint.load(path)
         net = ClassifierNet(spec.channels, spec.num_classes, settings["width"], settings["feature_dim"], settings["dropout"])
-        net.load_state_dict(state["network"])
+        checkpoint.restore(net, state["network"], str(path))
         accuracy = float(state["accuracy"])
         log.info("feature classifier from %s (held-out accuracy %.2f%%)", path, 100 * accuracy)
     else:
@@ -104,5 +104,5 @@ def load_or_train_classifier(bundle: DataBundle, dataset_key: Optional[str], set
         net, accuracy = train_classifier(bundle, settings, device)
         log.info("trained the feature classifier in %.1f s: held-out accuracy %.2f%%", time.perf_counter() - tic, 100 * accuracy)
         if path is not None:
-            checkpoint.save({"network": net.cpu().state_dict(), "accuracy": accuracy, "settings": settings}, path)
+            save_cached({"network": net.cpu().state_dict(), "accuracy": accuracy, "settings": settings}, path)
     return ClassifierExtractor(net.eval(), accuracy, key).to(device)

@@ -33,6 +33,16 @@ def cache_dir(explicit: Optional[str] = None) -> Path:
     return Path(base).expanduser() / "gantrain"
 
 
+def save_cached(state: dict, path: Path) -> None:
+    """``checkpoint.save`` under a name of this process's own, then renamed to ``path``: runs filling one
+    cache at the same time never write into one temporary file."""
+    from gantrain import checkpoint
+
+    own = path.with_name(f".{path.name}.{os.getpid()}")
+    checkpoint.save(state, own)
+    os.replace(own, path)
+
+
 def settings_key(settings) -> str:
     """A short stable hash of JSON-able ``settings`` (names cached files)."""
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
