@@ -65,8 +65,9 @@ def test_generator_fade_in_blends_upsampled_old_path_and_new_path():
         assert g(z).shape == (5, 3, 32, 32) and g(z, level=0).shape == (5, 3, 4, 4)
 
 
-def test_discriminator_fade_in_blends_downsampled_old_path_and_new_path():
-    d = Discriminator(channels=3, image_size=32, width=4, max_width=16, group_size=4)
+@pytest.mark.parametrize("blur", [False, True])
+def test_discriminator_fade_in_blends_downsampled_old_path_and_new_path(blur):
+    d = Discriminator(channels=3, image_size=32, width=4, max_width=16, group_size=4, blur=blur)
     x = torch.randn(8, 3, 16, 16)
     with torch.no_grad():
         old = d(F.avg_pool2d(x, 2), alpha=1.0)  # what D said at 8×8

@@ -81,6 +81,19 @@ def lrelu() -> nn.LeakyReLU:
     return nn.LeakyReLU(0.2)
 
 
+class Blur(nn.Module):
+    """Depthwise [1 2 1]ᵀ[1 2 1]/16 low-pass filter: StyleGAN's filtering after upsampling and before
+    downsampling (Karras et al. 2019, §2, after Zhang 2019), which ProGAN does not use."""
+
+    def __init__(self):
+        super().__init__()
+        k = torch.tensor([1.0, 2.0, 1.0])
+        self.register_buffer("kernel", (k[:, None] * k[None, :] / 16.0)[None, None], persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv2d(x, self.kernel.expand(x.shape[1], 1, 3, 3).to(x.dtype), padding=1, groups=x.shape[1])
+
+
 # ------------------------------------------------------------------------------------------ growth
 def num_levels(channels, image_size) -> int:
     """The highest level L (image_size = 4·2^L); refuses what a growing network cannot make."""
@@ -151,9 +164,11 @@ class Discriminator(nn.Module):
     """fromRGB (1×1) → [2 × (conv 3×3, LReLU), avgpool] per level → minibatch stddev, conv 3×3, conv 4×4, linear.
 
     The level is read from the input's size (4·2^level); ``alpha`` blends a fade-in. Returns a logit per sample.
+    ``blur=True`` low-pass filters before each downsampling convolution, as StyleGAN's discriminator does.
     """
 
-    def __init__(self, channels: int, image_size: int, width: int = 64, max_width: int = 512, group_size: int = 4):
+    def __init__(self, channels: int, image_size: int, width: int = 64, max_width: int = 512, group_size: int = 4,
+                 blur: bool = False):
         super().__init__()
         self.max_level = num_levels(channels, image_size)
         ch = level_widths(image_size, width, max_width)
@@ -163,7 +178,8 @@ class Discriminator(nn.Module):
             equalized(nn.Linear(ch[0], 1), gain=1.0),
         )
         shrink = [
-            nn.Sequential(conv3x3(c_in, c_in), lrelu(), conv3x3(c_in, c_out), lrelu(), nn.AvgPool2d(2))
+            nn.Sequential(conv3x3(c_in, c_in), lrelu(), Blur() if blur else nn.Identity(), conv3x3(c_in, c_out), lrelu(),
+                          nn.AvgPool2d(2))
             for c_out, c_in in zip(ch[:-1], ch[1:])
         ]
         self.blocks = nn.ModuleList([last, *shrink])

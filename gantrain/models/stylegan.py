@@ -10,7 +10,7 @@ mapping network with a 0.01 multiplier (Appendix C).
 In training mode the generator applies style mixing regularization (§3.1): with probability ``mixing_prob``
 the batch draws a second z and the layers from a random crossover onwards take its w. It also tracks w̄, a
 moving average of f(z) (decay ``w_avg_beta``), for the truncation trick w' = w̄ + ψ(w − w̄) (§3.1, Eq. 3).
-The discriminator is ProGAN's (``gantrain.models.progan.Discriminator``), as in the paper.
+The discriminator is ProGAN's (``gantrain.models.progan.Discriminator``) with ``blur=True``, as in the paper.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gantrain.models.progan import PixelNorm, check_level, conv3x3, equalized, faded_output, level_widths, lrelu, num_levels
+from gantrain.models.progan import Blur, PixelNorm, check_level, conv3x3, equalized, faded_output, level_widths, lrelu, num_levels
 
 Tensor = torch.Tensor
 
@@ -68,21 +68,7 @@ class AdaIN(nn.Module):
 
     def forward(self, x: Tensor, w: Tensor) -> Tensor:
         y_s, y_b = self.affine(w)[:, :, None, None].chunk(2, dim=1)
-        mean = x.mean(dim=(2, 3), keepdim=True)
-        var = x.var(dim=(2, 3), keepdim=True, unbiased=False)
-        return y_s * (x - mean) * torch.rsqrt(var + 1e-8) + y_b
-
-
-class Blur(nn.Module):
-    """Depthwise [1 2 1]ᵀ[1 2 1]/16 low-pass filter after upsampling (StyleGAN §2, after Zhang 2019)."""
-
-    def __init__(self):
-        super().__init__()
-        k = torch.tensor([1.0, 2.0, 1.0])
-        self.register_buffer("kernel", (k[:, None] * k[None, :] / 16.0)[None, None], persistent=False)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.conv2d(x, self.kernel.expand(x.shape[1], 1, 3, 3).to(x.dtype), padding=1, groups=x.shape[1])
+        return torch.addcmul(y_b, y_s, F.instance_norm(x, eps=1e-8))
 
 
 class StyleLayer(nn.Module):
