@@ -110,6 +110,8 @@ def test_the_best_checkpoint_follows_the_metric_direction(compose, tmp_path, mon
 def test_evaluation_settings_are_checked(compose, tmp_path, cache):
     with pytest.raises(ConfigError, match="eval_every"):
         gantrain.cli.train(compose(["trainer.eval_every=-1"]), tmp_path / "a")
+    with pytest.raises(ConfigError, match="eval.num_samples=5 must be an integer ≥ 6"):
+        gantrain.cli.train(compose(RUN + ["model=mlp", "eval.num_samples=5", f"eval.cache_dir={cache}"]), tmp_path / "c")
     cfg = compose(RUN + ["model=mlp", "eval.best_metric=sharpness", f"eval.cache_dir={cache}"])
     with pytest.raises(ConfigError, match="best_metric='sharpness/classifier'"):
         gantrain.cli.train(cfg, tmp_path / "b")

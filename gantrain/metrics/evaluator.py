@@ -220,12 +220,15 @@ def build_evaluator(cfg, bundle: DataBundle, device="cpu") -> Evaluator:
     or loads the feature classifier when ``eval.features=classifier``."""
     e = cfg.eval
     key = dataset_key(cfg.dataset)
+    for k in ("precision_k", "density_k", "batch_size", "is_splits", "kid_subsets", "kid_subset_size"):
+        if not isinstance(e[k], int) or e[k] < 1:
+            raise ConfigError(f"eval.{k}={e[k]!r} must be a positive integer")
+    least = max(e.precision_k, e.density_k) + 1
+    if not isinstance(e.num_samples, int) or e.num_samples < least:
+        raise ConfigError(f"eval.num_samples={e.num_samples!r} must be an integer ≥ {least} (k nearest neighbours + 1)")
     extractor = None
     if bundle.spec.kind == "image":
         extractor = build_extractor(e.features, bundle=bundle, dataset_key=key, eval_cfg=e, device=device)
-    for k in ("num_samples", "batch_size"):
-        if not isinstance(e[k], int) or e[k] < 2:
-            raise ConfigError(f"eval.{k}={e[k]!r} must be an integer ≥ 2")
     return Evaluator(
         bundle, extractor, num_samples=e.num_samples, batch_size=e.batch_size, seed=e.seed,
         is_splits=e.is_splits, kid_subsets=e.kid_subsets, kid_subset_size=e.kid_subset_size,
