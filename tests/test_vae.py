@@ -133,7 +133,7 @@ def test_gantrain_command_runs_the_vae(tmp_path):
 
 @pytest.mark.slow
 def test_vae_training_raises_the_elbo(compose, tmp_path):
-    """400 steps on digits lower −ELBO (bits/dim) well below the first step's."""
+    """400 steps on digits lower −ELBO (bits/dim) by more than 30 % from the first step's."""
 
     def run(steps):
         return gantrain.cli.train(compose(["model=vae", f"trainer.steps={steps}", f"trainer.log_every={steps}",
@@ -141,4 +141,4 @@ def test_vae_training_raises_the_elbo(compose, tmp_path):
                                            "trainer.eval_every=0", "trainer.num_samples=16"]), tmp_path / str(steps))
 
     first, last = run(1), run(400)
-    assert last["elbo/bits_per_dim"] < first["elbo/bits_per_dim"] - 1
+    assert last["elbo/bits_per_dim"] < 0.7 * first["elbo/bits_per_dim"]
