@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Optional
 
 import torch
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
@@ -44,14 +44,31 @@ def _nonfinite_terms(terms: dict[str, torch.Tensor]) -> str:
     return ", ".join(f"{k}={v.float().mean().item():.4g}" for k, v in terms.items() if not torch.isfinite(v).all())
 
 
+def ema_with_warmup(decay: float):
+    """EMA update with the decay min(decay, (1 + n) / (10 + n)) after n updates (the warm-up of TensorFlow's
+    ExponentialMovingAverage with num_updates), so early averages do not cling to the initial weights.
+    Computed on the device: no host sync per update."""
+
+    def average(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged: torch.Tensor) -> None:
+        n = num_averaged.float()
+        weight = 1.0 - torch.clamp((1.0 + n) / (10.0 + n), max=decay)
+        for a, c in zip(averaged, current):
+            if a.is_floating_point():
+                a.lerp_(c, weight.to(a.dtype))
+            else:  # integer buffers (batch-norm counters) follow the network
+                a.copy_(c)
+
+    return average
+
+
 class Trainer:
     """Runs ``steps`` training steps of ``family``; each step runs every phase of ``family.phases(d_steps)``.
 
     Every ``log_every`` steps it logs the mean of each logged term since the last log, gradient norms,
     learning rates and images/s to TensorBoard; every ``sample_every`` steps it saves a preview generated
     from fixed inputs; every ``checkpoint_every`` steps (and at the end) it writes ``checkpoints/last.pt``.
-    ``ema > 0`` keeps an exponential moving average (decay ``ema``) of the sampling network, used for
-    previews. Every ``eval_every`` steps (and at the end; 0 = never) ``evaluator`` scores samples of the
+    ``ema > 0`` keeps an exponential moving average (decay ``ema``, warmed up) of the sampling network,
+    used for previews and metrics. Every ``eval_every`` steps (and at the end; 0 = never) ``evaluator`` scores samples of the
     sampling network: its metrics are logged, and the checkpoint with the best ``best_metric`` so far (larger
     is better when ``best_higher``) is kept as ``checkpoints/best.pt``; the last evaluation also runs the
     evaluator's memorization check. ``evaluator`` provides ``sample(family, network) -> samples``,
@@ -103,7 +120,7 @@ class Trainer:
             for phase in optimizers
         }
         sampler = family.networks[family.sample_network]
-        self.ema = AveragedModel(sampler, multi_avg_fn=get_ema_multi_avg_fn(ema), use_buffers=True) if ema > 0 else None
+        self.ema = AveragedModel(sampler, multi_avg_fn=ema_with_warmup(ema), use_buffers=True) if ema > 0 else None
         fixed = family.fixed_inputs(num_samples, torch.Generator().manual_seed(seed))
         self.fixed_inputs = {k: v.to(self.device) for k, v in fixed.items()}
         self.preview_real = preview_real

@@ -36,6 +36,16 @@ def compose():
     return compose_config
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    """One intra-op thread per test process: the test networks are tiny (one thread is faster), and
+    `pytest -n 2` runs two processes on two cores without oversubscribing them."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(autouse=True)
 def _seeded():
     torch.manual_seed(0)

@@ -21,14 +21,6 @@ from gantrain.regularizers import (R1, GradientPenalty, Orthogonal, SpectralNorm
 from gantrain.trainer import Trainer
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These networks are tiny: one thread is faster, and avoids stalls on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def small_critic() -> nn.Module:
     torch.manual_seed(0)

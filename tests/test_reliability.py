@@ -31,15 +31,6 @@ TINY = ["model=mlp", "dataset=grid25", "model.latent_dim=4", "model.generator.hi
 STEPS = 40
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread here and in the subprocesses: the same arithmetic in both, and no thread
-    oversubscription on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def networks(run_dir: Path) -> dict[str, torch.Tensor]:
     return checkpoint.load(run_dir / "checkpoints" / "last.pt")["networks"]

@@ -19,14 +19,6 @@ from gantrain import losses
 from gantrain.regularizers import GradientPenalty, input_gradients
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny networks: one thread is faster, and avoids stalls on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def small_net(hidden: int = 16, activation=nn.ELU) -> nn.Module:
     torch.manual_seed(0)

@@ -125,3 +125,23 @@ def test_same_seed_same_run(compose, tmp_path, quick):
         train(compose(SMALL_MLP + quick), tmp_path / name)
     a, b = _final_networks(tmp_path / "a"), _final_networks(tmp_path / "b")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_ema_warms_up_then_follows_its_decay():
+    from torch.optim.swa_utils import AveragedModel
+
+    from gantrain.trainer import ema_with_warmup
+
+    net = torch.nn.Linear(1, 1, bias=False)
+    ema = AveragedModel(net, multi_avg_fn=ema_with_warmup(0.99), use_buffers=True)
+    expected = None
+    for n in range(200):
+        with torch.no_grad():
+            net.weight.fill_(float(n))
+        ema.update_parameters(net)
+        if n == 0:
+            expected = 0.0  # the first update copies the weights
+        else:
+            d = min(0.99, (1 + n) / (10 + n))  # n earlier updates averaged
+            expected = d * expected + (1 - d) * n
+        assert ema.module.weight.item() == pytest.approx(expected, rel=1e-5, abs=1e-6)
