@@ -15,7 +15,7 @@ import gantrain.cli  # registers the resolvers train.yaml uses
 CONFIG_DIR = str(gantrain.cli.config_dir())
 # A few steps, no periodic work: fast enough for one run per test.
 QUICK = ["trainer.steps=2", "trainer.batch_size=16", "trainer.log_every=1", "trainer.sample_every=100",
-         "trainer.checkpoint_every=100", "trainer.num_samples=16"]
+         "trainer.checkpoint_every=100", "trainer.num_samples=16", "trainer.eval_every=0"]
 
 
 def compose_config(overrides=()):
@@ -34,6 +34,21 @@ def quick():
 def compose():
     """compose(overrides) -> the DictConfig that `gantrain <overrides>` would run."""
     return compose_config
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cache_in_tmp(tmp_path_factory):
+    """Trained feature classifiers and real-data statistics go to a temporary folder, never the user's cache
+    (also for the gantrain subprocesses the tests start)."""
+    import os
+
+    previous = os.environ.get("GANTRAIN_CACHE_DIR")
+    os.environ["GANTRAIN_CACHE_DIR"] = str(tmp_path_factory.mktemp("gantrain-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("GANTRAIN_CACHE_DIR", None)
+    else:
+        os.environ["GANTRAIN_CACHE_DIR"] = previous
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -50,6 +50,8 @@ def test_every_valid_model_dataset_pair_trains_and_every_other_is_refused(
 ):
     cfg = compose([f"model={model}", f"dataset={dataset}", *FAST,
                    *_dataset_overrides(dataset, torchvision_root, image_folder_root)])
+    if "sampling_steps" in cfg.model:  # a denoiser's preview runs this many network passes
+        cfg.model.sampling_steps = 2
     has = {"image"} if cfg.dataset.kind == "image" else set()
     has |= {"labels"} if dataset != "ring8" and dataset != "grid25" else set()
     if NEEDS.get(model, {"image"}) <= has:
