@@ -6,7 +6,8 @@ sampling network (the EMA copy where the config keeps one) then generates ``--ev
 evaluation latents (class-balanced labels for conditional models), scored against the held-out split in the
 feature space of the digits classifier (``eval.features=classifier``: trained once on the train split and
 cached; its held-out accuracy is printed): classifier-FID, IS (10 splits), KID, precision/recall (k = 3),
-density/coverage (k = 5) and the KL of the predicted-class histogram to uniform. The first row is the floor:
+density/coverage (k = 5), the KL of the predicted-class histogram to uniform, and the sampling time per 1,000
+images (e.g. ``--methods dcgan ddpm vae --budget 150`` compares a GAN, a denoiser and a VAE). The first row is the floor:
 the training split (1,437 images) scored as if generated — fewer samples than the methods' rows, which
 biases its FID upwards a little.
 
@@ -79,10 +80,13 @@ def train_for(method: str, args, evaluators: dict) -> tuple[dict, torch.Tensor]:
             trainer.train_step()
         _sync(device)
         seconds = time.perf_counter() - tic
+        tic = time.perf_counter()
         samples = evaluator.sample(family, trainer.sampling_network().eval())  # the EMA copy where there is one
+        _sync(device)
+        sampling = time.perf_counter() - tic
     metrics = evaluator.evaluate(samples)
     row = {"method": method, "steps": trainer.step, "images_per_s": trainer.step * images_per_step / seconds,
-           **{c: metrics.get(f"{c}/classifier") for c in COLUMNS}}
+           **{c: metrics.get(f"{c}/classifier") for c in COLUMNS}, "sample_s_per_1000": sampling / len(samples) * 1000}
     return row, samples[:100]
 
 
@@ -108,19 +112,20 @@ def main() -> None:
     evaluator = evaluators["digits"]
     floor = evaluator.evaluate(evaluator.bundle.train.tensors()["image"])
     rows.insert(0, {"method": "real (train split)", "steps": None, "images_per_s": None,
-                    **{c: floor.get(f"{c}/classifier") for c in COLUMNS}})
+                    **{c: floor.get(f"{c}/classifier") for c in COLUMNS}, "sample_s_per_1000": None})
     accuracy = evaluator.extractor.accuracy
 
     print(f"\ndigits 16×16: {args.budget:g} s of training per method on {args.device} ({torch.get_num_threads()} threads); "
           f"{args.eval_samples} samples vs the {len(evaluator.bundle.heldout)} held-out images in the classifier's features "
           f"(held-out accuracy {accuracy:.3f})\n")
-    heads = ["method", "steps", "images/s", *COLUMNS]
+    heads = ["method", "steps", "images/s", *COLUMNS, "sampling s / 1000"]
     print("| " + " | ".join(heads) + " |")
     print("|" + "|".join(["---"] + ["---:"] * (len(heads) - 1)) + "|")
     fmt = lambda v, spec: "–" if v is None else format(v, spec)  # noqa: E731
     for r in rows:
         cells = [r["method"], fmt(r["steps"], "d"), fmt(r["images_per_s"], ".0f"), fmt(r["FID"], ".2f"), fmt(r["IS"], ".2f"),
-                 fmt(r["KID"], ".3g"), *(fmt(r[c], ".3f") for c in ("precision", "recall", "density", "coverage", "class_KL"))]
+                 fmt(r["KID"], ".3g"), *(fmt(r[c], ".3f") for c in ("precision", "recall", "density", "coverage", "class_KL")),
+                 fmt(r["sample_s_per_1000"], ".2f")]
         print("| " + " | ".join(cells) + " |")
 
     RESULTS.mkdir(exist_ok=True)
@@ -128,7 +133,7 @@ def main() -> None:
             "heldout": len(evaluator.bundle.heldout), "classifier_accuracy": accuracy, "overrides": args.set}
     (RESULTS / "digits.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
     with open(RESULTS / "digits.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["method", "steps", "images_per_s", *COLUMNS])
+        writer = csv.DictWriter(f, fieldnames=["method", "steps", "images_per_s", *COLUMNS, "sample_s_per_1000"])
         writer.writeheader()
         writer.writerows(rows)
     fig, axes = plt.subplots(1, len(previews), figsize=(3.2 * len(previews), 3.6), dpi=110, squeeze=False)
