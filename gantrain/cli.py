@@ -77,6 +77,10 @@ def check_trainer(cfg: DictConfig) -> None:
         raise ConfigError(f"trainer.eval_every={eval_every!r} must be a non-negative integer (0 = no evaluation)")
     if not 0.0 <= float(t.ema) < 1.0:
         raise ConfigError(f"trainer.ema={t.ema} is an EMA decay: use 0 (off) or a value in (0, 1) such as 0.999")
+    if not 0.0 <= float(t.get("lr_decay_start", 1.0)) <= 1.0:
+        raise ConfigError(f"trainer.lr_decay_start={t.lr_decay_start} is a fraction of trainer.steps: use a value in [0, 1] (1 = no decay)")
+    if not float(t.get("lr_decay_final", 0.0)) >= 0.0:
+        raise ConfigError(f"trainer.lr_decay_final={t.lr_decay_final} is a learning-rate factor: use 0 or more")
     if t.get("nan_policy", "stop") not in NAN_POLICIES:
         raise ConfigError(f"trainer.nan_policy={t.nan_policy!r}: use stop (end the run) or skip (skip the update)")
     if t.amp_dtype not in ("bfloat16", "float16"):
@@ -256,6 +260,8 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> dict
         best_metric=best_metric,
         best_higher=best_metric is not None and higher_is_better(best_metric),
         nan_policy=cfg.trainer.get("nan_policy", "stop"),
+        lr_decay_start=float(cfg.trainer.get("lr_decay_start", 1.0)),
+        lr_decay_final=float(cfg.trainer.get("lr_decay_final", 0.0)),
     )
     if state is not None:
         trainer.load_state_dict(state, source=str(Path(cfg.resume) / "checkpoints" / "last.pt"))

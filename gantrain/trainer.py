@@ -61,13 +61,29 @@ def ema_with_warmup(decay: float):
     return average
 
 
+def linear_decay(steps: int, start: float, final: float):
+    """The learning-rate factor of ``LambdaLR`` after n steps: 1 until ``start`` × ``steps``, then linear down to
+    ``final`` at ``steps`` (e.g. start 0.5, final 0: constant for the first half, then annealed to zero).
+    start = 1 keeps the learning rate constant."""
+    first = start * steps
+
+    def factor(n: int) -> float:
+        if n <= first or steps <= first:
+            return 1.0
+        return 1.0 + (final - 1.0) * min(1.0, (n - first) / (steps - first))
+
+    return factor
+
+
 class Trainer:
     """Runs ``steps`` training steps of ``family``; each step runs every phase of ``family.phases(d_steps)``.
 
     Every ``log_every`` steps it logs the mean of each logged term since the last log, gradient norms,
     learning rates and images/s to TensorBoard; every ``sample_every`` steps it saves a preview generated
     from fixed inputs; every ``checkpoint_every`` steps (and at the end) it writes ``checkpoints/last.pt``.
-    ``ema > 0`` keeps an exponential moving average (decay ``ema``, warmed up) of the sampling network,
+    ``lr_decay_start < 1`` anneals every optimizer's learning rate linearly from that fraction of ``steps`` to
+    ``lr_decay_final`` times its value at the last step (one ``LambdaLR`` per phase, stepped once per training
+    step, saved in checkpoints). ``ema > 0`` keeps an exponential moving average (decay ``ema``, warmed up) of the sampling network,
     used for previews and metrics. Every ``eval_every`` steps (and at the end; 0 = never) ``evaluator`` scores samples of the
     sampling network: its metrics are logged, and the checkpoint with the best ``best_metric`` so far (larger
     is better when ``best_higher``) is kept as ``checkpoints/best.pt``; the last evaluation also runs the
@@ -105,6 +121,8 @@ class Trainer:
         best_metric: Optional[str] = None,
         best_higher: bool = False,
         nan_policy: str = "stop",
+        lr_decay_start: float = 1.0,
+        lr_decay_final: float = 0.0,
     ):
         if nan_policy not in NAN_POLICIES:
             raise ConfigError(f"trainer.nan_policy={nan_policy!r}: use one of {', '.join(NAN_POLICIES)}")
@@ -115,6 +133,8 @@ class Trainer:
         self.device = family.device
         self.amp_dtype = getattr(torch, amp_dtype)
         self.amp = amp
+        self.schedulers = {phase: torch.optim.lr_scheduler.LambdaLR(o, linear_decay(steps, lr_decay_start, lr_decay_final))
+                           for phase, o in optimizers.items()}
         self.scalers = {
             phase: torch.amp.GradScaler(self.device.type, enabled=amp and self.amp_dtype == torch.float16)
             for phase in optimizers
@@ -228,6 +248,8 @@ class Trainer:
                 for k, v in terms.items():
                     logs[k] = logs.get(k, 0.0) + v.float() / repeats
         self.step += 1
+        for scheduler in self.schedulers.values():
+            scheduler.step()
         return logs
 
     # ---------------------------------------------------------------- the loop
@@ -342,6 +364,7 @@ class Trainer:
             "networks": self.family.state_dict(),
             "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
             "scalers": {k: s.state_dict() for k, s in self.scalers.items()},
+            "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "data": self.stream.state_dict(),
             "rng": checkpoint.rng_state(),
@@ -360,6 +383,13 @@ class Trainer:
             o.load_state_dict(state["optimizers"][k])
         for k, s in self.scalers.items():
             s.load_state_dict(state["scalers"][k])
+        for k, s in self.schedulers.items():  # checkpoints of older versions have none: resume at this step's lr
+            if "schedulers" in state:
+                s.load_state_dict(state["schedulers"][k])
+            else:
+                s.last_epoch = int(state["step"])
+                for group, base in zip(s.optimizer.param_groups, s.base_lrs):
+                    group["lr"] = base * s.lr_lambdas[0](s.last_epoch)
         if self.ema is not None:
             self.ema.load_state_dict(state["ema"])
         self.stream.load_state_dict(state["data"])
