@@ -17,26 +17,11 @@ being a linear layer on them (what the 4×4 convolution computes) plus the B min
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
-from gantrain.models.layers import MinibatchDiscrimination, MinibatchStdDev, append_onehot, norm_2d
-
-
-def _levels(channels, image_size) -> int:
-    """Number of 2× resolution steps between 4×4 and the image; refuses what the architecture cannot make."""
-    if not channels or not image_size:
-        raise ValueError("DCGAN makes images, but this dataset gives points: use model=mlp for 2D data")
-    if image_size < 8 or image_size & (image_size - 1):
-        raise ValueError(f"DCGAN makes 2^k×2^k images with k ≥ 3; image_size={image_size} is not one (try 16 or 32)")
-    return int(math.log2(image_size)) - 2
-
-
-def _width(width: int, max_width: int, level: int) -> int:
-    """Channels ``level`` halvings away from the layer next to the image."""
-    return min(max_width, width * 2**level)
+from gantrain.models.layers import (MinibatchDiscrimination, MinibatchStdDev, append_onehot, norm_2d, pyramid_levels,
+                                    pyramid_widths)
 
 
 class Generator(nn.Module):
@@ -51,8 +36,8 @@ class Generator(nn.Module):
     ):
         super().__init__()
         self.latent_dim, self.num_classes = latent_dim, num_classes
-        n = _levels(channels, image_size)
-        ch = [_width(width, max_width, n - 1 - i) for i in range(n)]  # 4×4 … image_size/2
+        pyramid_levels("DCGAN", channels, image_size)
+        ch = pyramid_widths(image_size // 2, width, max_width)  # 4×4 … image_size/2
         layers = [nn.ConvTranspose2d(latent_dim + num_classes, ch[0], 4, 1, 0, bias=False), nn.BatchNorm2d(ch[0]), nn.ReLU(True)]
         for c_in, c_out in zip(ch[:-1], ch[1:]):
             layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
@@ -82,8 +67,8 @@ class Discriminator(nn.Module):
         if pack < 1:
             raise ValueError(f"pack={pack}: the discriminator needs at least one sample per decision")
         self.num_classes, self.aux_classes, self.pack = num_classes, aux_classes, pack
-        n = _levels(channels, image_size)
-        ch = [_width(width, max_width, i) for i in range(n)]  # image_size/2 … 4×4
+        pyramid_levels("DCGAN", channels, image_size)
+        ch = pyramid_widths(image_size // 2, width, max_width)[::-1]  # image_size/2 … 4×4
         layers = [nn.Conv2d(channels * pack + num_classes, ch[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
         for c_in, c_out in zip(ch[:-1], ch[1:]):
             layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=norm == "none"), norm_2d(norm, c_out), nn.LeakyReLU(0.2, True)]

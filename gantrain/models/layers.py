@@ -22,6 +22,22 @@ def append_onehot(x: torch.Tensor, labels: torch.Tensor | None, num_classes: int
     return torch.cat([x, onehot], dim=1)
 
 
+def pyramid_levels(model: str, channels, image_size) -> int:
+    """Number of 2× resolution steps from 4×4 up to a 2^k×2^k image (k ≥ 3); refuses in one sentence what a
+    convolutional pyramid cannot make (points, other sizes)."""
+    if not channels or not image_size:
+        raise ValueError(f"{model} makes images, but this dataset gives points: use model=mlp for 2D data")
+    if image_size < 8 or image_size & (image_size - 1):
+        raise ValueError(f"{model} makes 2^k×2^k images with k ≥ 3; image_size={image_size} is not one (try 16 or 32)")
+    return int(math.log2(image_size)) - 2
+
+
+def pyramid_widths(image_size: int, width: int, max_width: int) -> list[int]:
+    """Channels at 4×4, 8×8, …, ``image_size``: ``width`` at ``image_size``, doubling per halving, capped."""
+    top = int(math.log2(image_size)) - 2
+    return [min(max_width, width * 2 ** (top - level)) for level in range(top + 1)]
+
+
 class Maxout(nn.Module):
     """Maxout unit (Goodfellow et al. 2013): the max over ``pieces`` affine maps, the original GAN's D units."""
 

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
-from gantrain.models.layers import MinibatchStdDev
+from gantrain.models.layers import MinibatchStdDev, pyramid_levels, pyramid_widths
 
 Tensor = torch.Tensor
 
@@ -95,21 +95,6 @@ class Blur(nn.Module):
 
 
 # ------------------------------------------------------------------------------------------ growth
-def num_levels(channels, image_size) -> int:
-    """The highest level L (image_size = 4·2^L); refuses what a growing network cannot make."""
-    if not channels or not image_size:
-        raise ValueError("this model makes images, but this dataset gives points: use model=mlp for 2D data")
-    if image_size < 8 or image_size & (image_size - 1):
-        raise ValueError(f"growing networks make 2^k×2^k images with k ≥ 3; image_size={image_size} is not one")
-    return int(math.log2(image_size)) - 2
-
-
-def level_widths(image_size: int, width: int, max_width: int) -> list[int]:
-    """Channels at each level, 4×4 first: ``width`` at the image size, doubling per halving, capped."""
-    top = int(math.log2(image_size)) - 2
-    return [min(max_width, width * 2 ** (top - level)) for level in range(top + 1)]
-
-
 def check_level(level: int | None, top: int) -> int:
     if level is None:
         return top
@@ -134,8 +119,8 @@ class Generator(nn.Module):
     def __init__(self, latent_dim: int, channels: int, image_size: int, width: int = 64, max_width: int = 512):
         super().__init__()
         self.latent_dim = latent_dim
-        self.max_level = num_levels(channels, image_size)
-        ch = level_widths(image_size, width, max_width)
+        self.max_level = pyramid_levels("ProGAN", channels, image_size)
+        ch = pyramid_widths(image_size, width, max_width)
         first = nn.Sequential(
             PixelNorm(),
             # the paper's 4×4 transposed convolution of a 1×1 input is this dense layer (gain √2/4 as in its code)
@@ -170,8 +155,8 @@ class Discriminator(nn.Module):
     def __init__(self, channels: int, image_size: int, width: int = 64, max_width: int = 512, group_size: int = 4,
                  blur: bool = False):
         super().__init__()
-        self.max_level = num_levels(channels, image_size)
-        ch = level_widths(image_size, width, max_width)
+        self.max_level = pyramid_levels("ProGAN", channels, image_size)
+        ch = pyramid_widths(image_size, width, max_width)
         last = nn.Sequential(
             MinibatchStdDev(group_size), conv3x3(ch[0] + 1, ch[0]), lrelu(),
             nn.Flatten(), equalized(nn.Linear(ch[0] * 16, ch[0])), lrelu(),  # the paper's 4×4 valid convolution

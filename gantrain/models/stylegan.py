@@ -19,7 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gantrain.models.progan import Blur, PixelNorm, check_level, conv3x3, equalized, faded_output, level_widths, lrelu, num_levels
+from gantrain.models.layers import pyramid_levels, pyramid_widths
+from gantrain.models.progan import Blur, PixelNorm, check_level, conv3x3, equalized, faded_output, lrelu
 
 Tensor = torch.Tensor
 
@@ -115,8 +116,8 @@ class Generator(nn.Module):
             raise ValueError(f"w_avg_beta={w_avg_beta} is a moving-average decay: use a value in [0, 1)")
         self.latent_dim, self.w_dim = latent_dim, w_dim or latent_dim
         self.mixing_prob, self.w_avg_beta = mixing_prob, w_avg_beta
-        self.max_level = num_levels(channels, image_size)
-        ch = level_widths(image_size, width, max_width)
+        self.max_level = pyramid_levels("StyleGAN", channels, image_size)
+        ch = pyramid_widths(image_size, width, max_width)
         self.mapping = MappingNetwork(latent_dim, self.w_dim, mapping_layers, mapping_lr_mul)
         self.register_buffer("w_avg", torch.zeros(self.w_dim))
         self.const = nn.Parameter(torch.ones(1, ch[0], 4, 4))

@@ -10,26 +10,18 @@ Gaussian mean, or Bernoulli logits). Widths double as the resolution halves, fro
 
 from __future__ import annotations
 
-import math
 
 import torch
 from torch import nn
 
-
-def _levels(channels, image_size) -> int:
-    """Number of 2× resolution steps between the image and 4×4."""
-    if not channels or not image_size:
-        raise ValueError("the VAE's convolutional encoder and decoder take images, but this dataset gives points")
-    if image_size < 8 or image_size & (image_size - 1):
-        raise ValueError(f"the VAE takes 2^k×2^k images with k ≥ 3; image_size={image_size} is not one (try 16 or 32)")
-    return int(math.log2(image_size)) - 2
+from gantrain.models.layers import pyramid_levels, pyramid_widths
 
 
 class Encoder(nn.Module):
     def __init__(self, channels: int, image_size: int, latent_dim: int, width: int = 32, max_width: int = 256):
         super().__init__()
-        n = _levels(channels, image_size)
-        ch = [min(max_width, width * 2**i) for i in range(n)]  # image_size/2 … 4×4
+        pyramid_levels("the VAE", channels, image_size)
+        ch = pyramid_widths(image_size // 2, width, max_width)[::-1]  # image_size/2 … 4×4
         layers = [nn.Conv2d(channels, ch[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
         for c_in, c_out in zip(ch[:-1], ch[1:]):
             layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2, True)]
@@ -45,8 +37,8 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     def __init__(self, channels: int, image_size: int, latent_dim: int, width: int = 32, max_width: int = 256):
         super().__init__()
-        n = _levels(channels, image_size)
-        ch = [min(max_width, width * 2 ** (n - 1 - i)) for i in range(n)]  # 4×4 … image_size/2
+        pyramid_levels("the VAE", channels, image_size)
+        ch = pyramid_widths(image_size // 2, width, max_width)  # 4×4 … image_size/2
         self.latent_dim = latent_dim
         self.project = nn.Sequential(nn.Linear(latent_dim, ch[0] * 16), nn.Unflatten(1, (ch[0], 4, 4)),
                                      nn.BatchNorm2d(ch[0]), nn.ReLU(True))
