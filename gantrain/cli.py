@@ -236,7 +236,8 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> dict
     if cfg.trainer.get("eval_every", 0) > 0:
         from gantrain.metrics.evaluator import best_metric_name, build_evaluator, higher_is_better
 
-        evaluator = build_evaluator(cfg, bundle, device)
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):  # training's streams stay
+            evaluator = build_evaluator(cfg, bundle, device)  # as seeded, cached classifier or not
         best_metric = best_metric_name(cfg, evaluator)
     trainer = Trainer(
         family,

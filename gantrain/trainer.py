@@ -305,12 +305,14 @@ class Trainer:
 
     @contextmanager
     def _evaluating(self):
-        """The sampling network (EMA copy if any) in eval mode, without gradients."""
+        """The sampling network (EMA copy if any) in eval mode, without gradients, on forked random
+        generators: previews and metrics (taken at steps that differ between a resumed and an uninterrupted
+        run) never shift the training's random streams."""
         net = self.sampling_network()
         was_training = net.training
         net.eval()
         try:
-            with torch.no_grad():
+            with torch.no_grad(), torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
                 yield net
         finally:
             net.train(was_training)
@@ -399,7 +401,7 @@ class Trainer:
         self.skipped_updates = int(state.get("skipped_updates", 0))
         self.last_checkpoint = (self.run_dir / "checkpoints" / "last.pt", self.step)
         self.writer.close()
-        self.writer = SummaryWriter(str(self.run_dir), purge_step=self.step)
+        self.writer = SummaryWriter(str(self.run_dir), purge_step=self.step + 1)  # events up to the checkpoint stay
 
     def save(self) -> Path:
         path = self.run_dir / "checkpoints" / "last.pt"

@@ -145,3 +145,23 @@ def test_ema_warms_up_then_follows_its_decay():
             d = min(0.99, (1 + n) / (10 + n))  # n earlier updates averaged
             expected = d * expected + (1 - d) * n
         assert ema.module.weight.item() == pytest.approx(expected, rel=1e-5, abs=1e-6)
+
+
+def test_previews_and_the_feature_classifier_leave_the_training_rng_untouched(compose, tmp_path):
+    """Previews and metrics happen at steps that differ between a resumed and an uninterrupted run; they must
+    not shift the random streams training draws from (else resuming would not be exact)."""
+    from gantrain.metrics.classifier import train_classifier
+
+    cfg = compose(SMALL_MLP + ["trainer.batch_size=16"])
+    bundle, family = build(cfg)
+    trainer = Trainer(family, BatchStream(bundle.train, 16, seed=0), build_optimizers(cfg, family, 1), tmp_path,
+                      steps=1, num_samples=16, preview_real=torch.zeros(16, 2))
+    generate = family.generate
+    family.generate = lambda inputs, net=None: generate(inputs, net) + 0 * torch.randn(1)  # a sampler that draws noise
+    state = torch.get_rng_state()
+    trainer.preview()
+    assert torch.equal(state, torch.get_rng_state())
+    digits = build_data(compose(["trainer.batch_size=16"]))
+    settings = dict(seed=0, width=4, feature_dim=8, dropout=0.0, lr=1e-3, weight_decay=0.0, batch_size=64, epochs=1)
+    train_classifier(digits, settings, "cpu")
+    assert torch.equal(state, torch.get_rng_state())

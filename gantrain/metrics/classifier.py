@@ -56,8 +56,14 @@ class ClassifierExtractor(Extractor):
 
 
 def train_classifier(bundle: DataBundle, settings: dict, device) -> tuple[ClassifierNet, float]:
-    """Train on ``bundle.train`` with Adam and cross-entropy; return the network and its held-out accuracy."""
-    torch.manual_seed(settings["seed"])
+    """Train on ``bundle.train`` with Adam and cross-entropy; return the network and its held-out accuracy.
+    Seeded by ``settings["seed"]`` on forked generators: the caller's random streams are left as they were."""
+    with torch.random.fork_rng(devices=[device] if torch.device(device).type == "cuda" else []):
+        torch.manual_seed(settings["seed"])
+        return _train_classifier(bundle, settings, device)
+
+
+def _train_classifier(bundle: DataBundle, settings: dict, device) -> tuple[ClassifierNet, float]:
     spec = bundle.spec
     net = ClassifierNet(spec.channels, spec.num_classes, settings["width"], settings["feature_dim"], settings["dropout"]).to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"])
