@@ -36,6 +36,7 @@ import gantrain.cli as cli  # noqa: E402  (registers the config's resolvers)
 from gantrain.data import BatchStream  # noqa: E402
 from gantrain.metrics.modes import mode_coverage  # noqa: E402
 from gantrain.trainer import Trainer  # noqa: E402
+from bench_mode_collapse import mean_se  # noqa: E402  (this folder is on sys.path when run as a script)
 
 OUT = Path(__file__).resolve().parent / "results"
 EVAL_POINTS = 2_500
@@ -69,13 +70,6 @@ def run_one(loss: str, seed: int, args, workdir: Path) -> tuple[dict, torch.Tens
                   regularizers=",".join(cfg.regularizer) or "none", optimizer=cfg.optimizer._target_.split(".")[-1],
                   lr=cfg.optimizer.lr)
     return result, points
-
-
-def mean_se(values: list[float]) -> tuple[float, float]:
-    n = len(values)
-    mean = sum(values) / n
-    se = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n) if n > 1 else float("nan")
-    return mean, se
 
 
 def main() -> None:

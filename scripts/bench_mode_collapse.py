@@ -17,6 +17,7 @@ import argparse
 import csv
 import json
 import math
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -98,10 +99,9 @@ def run_one(dataset: str, overrides: list[str], seed: int, workdir: Path):
 
 
 def mean_se(values: list[float]) -> tuple[float, float]:
+    """Mean and standard error of the mean (NaN for a single value)."""
     n = len(values)
-    mean = sum(values) / n
-    se = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n) if n > 1 else float("nan")
-    return mean, se
+    return statistics.fmean(values), statistics.stdev(values) / math.sqrt(n) if n > 1 else float("nan")
 
 
 def main() -> None:
