@@ -94,3 +94,26 @@ def test_image_folder_with_and_without_class_labels(image_folder_root):
 def test_image_folder_refuses_a_missing_folder(tmp_path):
     with pytest.raises(ConfigError, match="not a folder"):
         image_folder(str(tmp_path / "nope"))
+
+
+def test_loader_workers_leave_stop_signals_to_the_main_process(image_folder_root):
+    """With num_workers > 0, Ctrl-C / SIGTERM reach the whole process group: workers must ignore them so the
+    main process can finish its step and checkpoint (gantrain/trainer.py)."""
+    import multiprocessing
+
+    bundle = image_folder(str(image_folder_root), image_size=8, labels=True, holdout=0.25)
+    stream = BatchStream(bundle.train, batch_size=4, seed=0, num_workers=1)
+    assert stream.loader.worker_init_fn is not None
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        handlers = pool.apply(_handlers_after_worker_init, (stream.loader.worker_init_fn,))
+    assert handlers == ["SIG_IGN", "SIG_IGN"]
+    batch = next(stream)  # and the workers still load
+    assert batch["image"].shape == (4, 3, 8, 8)
+
+
+def _handlers_after_worker_init(init):
+    import signal
+
+    init(0)
+    return [signal.getsignal(s).name for s in (signal.SIGINT, signal.SIGTERM)]

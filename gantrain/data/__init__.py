@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass
 from typing import Iterator, Optional
 
@@ -94,6 +95,13 @@ def _identity(batch):
     return batch
 
 
+def _ignore_stop_signals(worker_id: int) -> None:
+    """Loader workers leave SIGINT/SIGTERM (sent to the whole process group by Ctrl-C or a cluster's
+    preemption) to the main process, which finishes its step and checkpoints; the loader then stops them."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 class EpochBatches(Sampler):
     """Index batches of one epoch: a permutation drawn from ``seed + epoch``, from batch ``start`` on."""
 
@@ -129,6 +137,7 @@ class BatchStream:
             num_workers=num_workers,
             # its own generator: creating an iterator draws a worker seed, which must not shift the global RNG
             generator=torch.Generator().manual_seed(seed),
+            worker_init_fn=_ignore_stop_signals if num_workers else None,
         )
         self.consumed = 0
         self._it: Optional[Iterator] = None
