@@ -72,16 +72,15 @@ def check_trainer(cfg: DictConfig) -> None:
     for key in ("steps", "d_steps", "batch_size", "log_every", "sample_every", "checkpoint_every", "num_samples"):
         if not isinstance(t[key], int) or t[key] < 1:
             raise ConfigError(f"trainer.{key}={t[key]!r} must be a positive integer")
-    eval_every = t.get("eval_every", 0)
-    if not isinstance(eval_every, int) or eval_every < 0:
-        raise ConfigError(f"trainer.eval_every={eval_every!r} must be a non-negative integer (0 = no evaluation)")
+    if not isinstance(t.eval_every, int) or t.eval_every < 0:
+        raise ConfigError(f"trainer.eval_every={t.eval_every!r} must be a non-negative integer (0 = no evaluation)")
     if not 0.0 <= float(t.ema) < 1.0:
         raise ConfigError(f"trainer.ema={t.ema} is an EMA decay: use 0 (off) or a value in (0, 1) such as 0.999")
-    if not 0.0 <= float(t.get("lr_decay_start", 1.0)) <= 1.0:
+    if not 0.0 <= float(t.lr_decay_start) <= 1.0:
         raise ConfigError(f"trainer.lr_decay_start={t.lr_decay_start} is a fraction of trainer.steps: use a value in [0, 1] (1 = no decay)")
-    if not float(t.get("lr_decay_final", 0.0)) >= 0.0:
+    if not float(t.lr_decay_final) >= 0.0:
         raise ConfigError(f"trainer.lr_decay_final={t.lr_decay_final} is a learning-rate factor: use 0 or more")
-    if t.get("nan_policy", "stop") not in NAN_POLICIES:
+    if t.nan_policy not in NAN_POLICIES:
         raise ConfigError(f"trainer.nan_policy={t.nan_policy!r}: use stop (end the run) or skip (skip the update)")
     if t.amp_dtype not in ("bfloat16", "float16"):
         raise ConfigError(f"trainer.amp_dtype={t.amp_dtype!r}: use bfloat16 or float16")
@@ -233,7 +232,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> dict
     except ValueError as err:
         raise ConfigError(f"dataset={cfg.dataset.name}: {err}; lower trainer.batch_size") from None
     evaluator, best_metric = None, None
-    if cfg.trainer.get("eval_every", 0) > 0:
+    if cfg.trainer.eval_every > 0:
         from gantrain.metrics.evaluator import best_metric_name, build_evaluator, higher_is_better
 
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):  # training's streams stay
@@ -256,13 +255,13 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> dict
         preview_real=take(bundle.heldout, cfg.trainer.num_samples)["image"],
         seed=cfg.seed,
         config_yaml=OmegaConf.to_yaml(cfg, resolve=True),
-        eval_every=cfg.trainer.get("eval_every", 0),
+        eval_every=cfg.trainer.eval_every,
         evaluator=evaluator,
         best_metric=best_metric,
         best_higher=best_metric is not None and higher_is_better(best_metric),
-        nan_policy=cfg.trainer.get("nan_policy", "stop"),
-        lr_decay_start=float(cfg.trainer.get("lr_decay_start", 1.0)),
-        lr_decay_final=float(cfg.trainer.get("lr_decay_final", 0.0)),
+        nan_policy=cfg.trainer.nan_policy,
+        lr_decay_start=float(cfg.trainer.lr_decay_start),
+        lr_decay_final=float(cfg.trainer.lr_decay_final),
     )
     if state is not None:
         trainer.load_state_dict(state, source=str(Path(cfg.resume) / "checkpoints" / "last.pt"))
