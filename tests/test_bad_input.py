@@ -241,9 +241,15 @@ def console(tmp_path_factory, finished_run):
             [str(Path(sys.executable).parent / "gantrain"), *args, *QUIET], cwd=cwd, text=True,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1", **env}))
     results = {}
-    for name, (cwd, before, proc) in procs.items():
-        out, err = proc.communicate(timeout=300)
-        results[name] = (cwd, before, proc.returncode, out, err)
+    try:
+        for name, (cwd, before, proc) in procs.items():
+            out, err = proc.communicate(timeout=300)
+            results[name] = (cwd, before, proc.returncode, out, err)
+    finally:  # a stuck process fails the tests that need it, and does not outlive them
+        for _, _, proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
     return results
 
 

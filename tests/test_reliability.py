@@ -123,14 +123,20 @@ def console_runs(tmp_path_factory):
     term = _gantrain([*TINY, "trainer.steps=1000000", f"hydra.run.dir={term_run}"], root)
     kill = _gantrain([*TINY, f"trainer.steps={STEPS}", "trainer.checkpoint_every=1", "trainer.log_every=1",
                       f"hydra.run.dir={kill_run}"], root)
-    target = random.randint(2, STEPS - 15)
-    _wait_for_checkpoint(kill_run / "checkpoints" / "last.pt", kill, target)
-    time.sleep(random.uniform(0.0, 0.01))
-    kill.kill()
-    kill.communicate()
-    _wait_for_checkpoint(term_run / "checkpoints" / "last.pt", term)
-    term.send_signal(signal.SIGTERM)
-    out, err = term.communicate(timeout=120)
+    try:
+        target = random.randint(2, STEPS - 15)
+        _wait_for_checkpoint(kill_run / "checkpoints" / "last.pt", kill, target)
+        time.sleep(random.uniform(0.0, 0.01))
+        kill.kill()
+        kill.communicate()
+        _wait_for_checkpoint(term_run / "checkpoints" / "last.pt", term)
+        term.send_signal(signal.SIGTERM)
+        out, err = term.communicate(timeout=120)
+    finally:  # whatever failed above, no gantrain process outlives the fixture
+        for proc in (term, kill):
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
     return {"term": (term_run, term.returncode, out, err), "kill": (kill_run, target)}
 
 
