@@ -80,6 +80,8 @@ def check_trainer(cfg: DictConfig) -> None:
         raise ConfigError(f"trainer.lr_decay_start={t.lr_decay_start} is a fraction of trainer.steps: use a value in [0, 1] (1 = no decay)")
     if not float(t.lr_decay_final) >= 0.0:
         raise ConfigError(f"trainer.lr_decay_final={t.lr_decay_final} is a learning-rate factor: use 0 or more")
+    if not float(t.grad_clip) >= 0.0:
+        raise ConfigError(f"trainer.grad_clip={t.grad_clip} is a maximum gradient norm: use 0 (off) or more")
     if t.nan_policy not in NAN_POLICIES:
         raise ConfigError(f"trainer.nan_policy={t.nan_policy!r}: use stop (end the run) or skip (skip the update)")
     if t.amp_dtype not in ("bfloat16", "float16"):
@@ -261,6 +263,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> dict
         best_higher=best_metric is not None and higher_is_better(best_metric),
         nan_policy=cfg.trainer.nan_policy,
         lr_decay_start=float(cfg.trainer.lr_decay_start),
+        grad_clip=float(cfg.trainer.grad_clip),
         lr_decay_final=float(cfg.trainer.lr_decay_final),
     )
     if state is not None:

@@ -159,6 +159,19 @@ class R1(Regularizer):
         return (0.5 * self.gamma * self.interval) * squared_norms.mean()
 
 
+class Drift(Regularizer):
+    """ProGAN's drift penalty (Karras et al. 2018, §A.1): ε_drift E_{x~p_data}[D(x)²], ε_drift = 0.001, which
+    keeps a Wasserstein critic's outputs from drifting far from zero (the WGAN-GP loss fixes only differences)."""
+
+    def __init__(self, weight: float = 0.001):
+        if not weight > 0:
+            raise ValueError(f"regularizer.drift.weight={weight} must be positive")
+        self.weight = float(weight)
+
+    def discriminator_penalty(self, critic, real, fake, step):
+        return self.weight * critic(real).pow(2).mean()
+
+
 class SpectralNorm(Regularizer):
     """Spectral normalization (Miyato et al. 2018, Eq. 8): every linear/conv weight W of D is used as
     W / σ(W), σ estimated by one power iteration per training forward pass, so each layer is 1-Lipschitz.

@@ -123,6 +123,7 @@ class Trainer:
         nan_policy: str = "stop",
         lr_decay_start: float = 1.0,
         lr_decay_final: float = 0.0,
+        grad_clip: float = 0.0,
     ):
         if nan_policy not in NAN_POLICIES:
             raise ConfigError(f"trainer.nan_policy={nan_policy!r}: use one of {', '.join(NAN_POLICIES)}")
@@ -133,6 +134,7 @@ class Trainer:
         self.device = family.device
         self.amp_dtype = getattr(torch, amp_dtype)
         self.amp = amp
+        self.grad_clip = grad_clip
         self.schedulers = {phase: torch.optim.lr_scheduler.LambdaLR(o, linear_decay(steps, lr_decay_start, lr_decay_final))
                            for phase, o in optimizers.items()}
         self.scalers = {
@@ -162,10 +164,13 @@ class Trainer:
         optimizer, scaler = self.optimizers[phase], self.scalers[phase]
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
-        if measure:
+        if measure or self.grad_clip:
             scaler.unscale_(optimizer)
             params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-            logs[f"grad_norm/{phase}"] = torch.nn.utils.clip_grad_norm_(params, float("inf")).detach()
+            # the norm before clipping (Ho et al. 2020 clip every network's global norm at 1)
+            norm = torch.nn.utils.clip_grad_norm_(params, self.grad_clip or float("inf"))
+            if measure:
+                logs[f"grad_norm/{phase}"] = norm.detach()
         scaler.step(optimizer)
         scaler.update()
 

@@ -155,6 +155,7 @@ CASES = {
                             r"Invalid beta parameter at index 0: 1.5; fix the optimizer.\* setting"),
     "sgd_momentum_negative": (fixed(*POINTS, "optimizer=sgd", "optimizer.momentum=-0.5"),
                               r"Invalid momentum value: -0.5; fix the optimizer.\* setting"),
+    "grad_clip_negative": (fixed(*POINTS, "trainer.grad_clip=-1"), r"trainer.grad_clip=-1 is a maximum gradient norm"),
     "nan_policy_unknown": (fixed(*POINTS, "trainer.nan_policy=ignore"), r"trainer.nan_policy='ignore': use stop .* or skip"),
     "amp_dtype_unknown": (fixed(*POINTS, "trainer.amp_dtype=float8"), r"trainer.amp_dtype='float8': use bfloat16 or float16"),
     "num_workers_negative": (fixed(*POINTS, "trainer.num_workers=-1"), r"trainer.num_workers=-1 must be 0 .* or more"),

@@ -16,7 +16,7 @@ from gantrain import cli, losses
 from gantrain.data import BatchStream
 from gantrain.errors import ConfigError
 from gantrain.models import dcgan, mlp
-from gantrain.regularizers import (R1, GradientPenalty, Orthogonal, SpectralNorm, WeightClip, check_combination,
+from gantrain.regularizers import (R1, Drift, GradientPenalty, Orthogonal, SpectralNorm, WeightClip, check_combination,
                                    input_gradients)
 from gantrain.trainer import Trainer
 
@@ -86,6 +86,24 @@ def test_r1_matches_finite_differences_and_is_lazy():
     lazy = R1(10.0, interval=4)
     assert lazy.discriminator_penalty(f, POINTS, None, step=5) is None
     assert lazy.discriminator_penalty(f, POINTS, None, step=8).item() == pytest.approx(4 * expected.item(), rel=1e-7)
+
+
+def test_drift_penalty_is_its_formula_and_centres_a_wasserstein_critic():
+    """ε E_data[D(x)²] on real data only; the WGAN loss ignores a constant added to D, the drift term fixes it:
+    gradient descent on the critic's bias alone drives the mean real output to 0."""
+    f = critic_fn(small_critic())
+    expected = 0.001 * f(POINTS).pow(2).mean()
+    assert Drift().discriminator_penalty(f, POINTS, POINTS + 5.0, step=0).item() == pytest.approx(expected.item(), rel=1e-7)
+    bias = torch.tensor(3.0, requires_grad=True)
+    fake = POINTS + 1.0
+    critic = lambda x: x.sum(dim=1) + bias  # noqa: E731
+    opt = torch.optim.SGD([bias], lr=50.0)
+    for _ in range(200):
+        opt.zero_grad()
+        loss = losses.wgan().discriminator(critic(POINTS), critic(fake)) + Drift(0.001).discriminator_penalty(critic, POINTS, fake, 0)
+        loss.backward()
+        opt.step()
+    assert critic(POINTS).mean().item() == pytest.approx(0.0, abs=1e-3)
 
 
 @pytest.mark.parametrize("penalty", [GradientPenalty(10.0), R1(10.0)], ids=["gradient_penalty", "r1"])
@@ -195,7 +213,7 @@ def test_clipping_and_spectral_norm_on_the_same_weights_are_refused(compose):
 
 
 def test_bad_regularizer_settings_are_refused():
-    for make in (lambda: WeightClip(0), lambda: GradientPenalty(-1), lambda: R1(interval=0), lambda: Orthogonal(0),
+    for make in (lambda: WeightClip(0), lambda: GradientPenalty(-1), lambda: R1(interval=0), lambda: Orthogonal(0), lambda: Drift(0),
                  lambda: SpectralNorm(power_iterations=0)):
         with pytest.raises(ValueError, match="regularizer\\."):
             make()
@@ -212,7 +230,7 @@ def test_dcgan_with_wgan_gp_just_works(compose, tmp_path):
 # ------------------------------------------------------------------ every loss × regularizer on grid25
 LOSSES = ["minimax", "nonsaturating", "lsgan", "wgan", "wgan_gp", "hinge", "relativistic", "fgan_kl", "fgan_reverse_kl",
           "fgan_pearson", "fgan_squared_hellinger", "fgan_js", "fgan_gan"]
-REGULARIZERS = ["none", "weight_clip", "gradient_penalty", "r1", "spectral_norm", "orthogonal"]
+REGULARIZERS = ["none", "weight_clip", "gradient_penalty", "r1", "spectral_norm", "orthogonal", "drift"]
 WASSERSTEIN = {"wgan", "wgan_gp"}
 LIPSCHITZ = {"weight_clip", "gradient_penalty", "spectral_norm"}
 

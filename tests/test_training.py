@@ -165,3 +165,65 @@ def test_previews_and_the_feature_classifier_leave_the_training_rng_untouched(co
     settings = dict(seed=0, width=4, feature_dim=8, dropout=0.0, lr=1e-3, weight_decay=0.0, batch_size=64, epochs=1)
     train_classifier(digits, settings, "cpu")
     assert torch.equal(state, torch.get_rng_state())
+
+
+@pytest.mark.parametrize("prior,low,high,var", [("normal", -float("inf"), float("inf"), 1.0), ("uniform", -1.0, 1.0, 1 / 3)])
+def test_latent_prior_draws_and_fixed_inputs(compose, prior, low, high, var):
+    """model.latent: N(0, I) or U[−1, 1]^d (variance 1/3), both in training draws and in the fixed preview noise."""
+    family = build_family(compose(["model=mlp", "dataset=grid25", f"model.latent={prior}", "model.latent_dim=8"]))
+    z = family.sample_latent(40_000)
+    assert z.shape == (40_000, 8) and low <= z.min() and z.max() <= high
+    assert z.mean().abs() < 0.01 and abs(z.var() - var) < 0.01 * var
+    fixed = family.fixed_inputs(16, torch.Generator().manual_seed(3))["z"]
+    assert torch.equal(fixed, family.fixed_inputs(16, torch.Generator().manual_seed(3))["z"])
+    assert low <= fixed.min() and fixed.max() <= high
+
+
+def test_categorical_code_is_one_hot_uniform_and_leaves_the_rest_continuous(compose):
+    """model.latent_categories=K: z = [one-hot(c), noise] with c uniform on K categories (InfoGAN's code c)."""
+    family = build_family(compose(["model=mlp", "dataset=grid25", "model.latent_dim=12", "model.latent_categories=10"]))
+    z = family.sample_latent(50_000)
+    code, noise = z[:, :10], z[:, 10:]
+    assert z.shape == (50_000, 12) and set(code.unique().tolist()) == {0.0, 1.0} and torch.equal(code.sum(1), torch.ones(50_000))
+    frequencies = code.mean(0)
+    assert (frequencies - 0.1).abs().max() < 4 * (0.1 * 0.9 / 50_000) ** 0.5
+    assert noise.mean().abs() < 0.02 and abs(noise.var() - 1) < 0.02
+    fixed = family.fixed_inputs(8, torch.Generator().manual_seed(0))["z"]
+    assert torch.equal(fixed, family.fixed_inputs(8, torch.Generator().manual_seed(0))["z"])
+    assert torch.equal(fixed[:, :10].sum(1), torch.ones(8))
+
+
+@pytest.mark.parametrize("override,message", [
+    ("model.latent=cauchy", "model.latent='cauchy' must be normal or uniform"),
+    ("model.latent_categories=65", r"model.latent_categories=65 must be 0 \(none\) or 2 to model.latent_dim=64"),
+    ("model.latent_categories=1", r"model.latent_categories=1 must be 0 \(none\) or 2"),
+])
+def test_bad_latent_settings_are_refused(compose, override, message):
+    with pytest.raises(ConfigError, match=message):
+        build_family(compose(["model=mlp", "dataset=grid25", override]))
+
+
+@pytest.mark.parametrize("clip", [0.0, 1e-3])
+def test_grad_clip_bounds_every_update_to_the_clipped_gradient(compose, tmp_path, monkeypatch, clip):
+    """trainer.grad_clip=c: with plain SGD at lr 1, each update moves a network by exactly its gradient's global
+    norm ‖g‖ rescaled to min(‖g‖, c); the logged grad_norm is ‖g‖ before clipping."""
+    cfg = compose(SMALL_MLP + ["optimizer=sgd", "optimizer.lr=1.0", "optimizer.momentum=0"])
+    bundle, family = build(cfg)
+    optimizers = build_optimizers(cfg, family, 1)
+    norms, moves = [], []
+    clip_grad_norm = torch.nn.utils.clip_grad_norm_
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_",
+                        lambda *a, **k: norms.append(clip_grad_norm(*a, **k).item()) or torch.tensor(norms[-1]))
+    for opt in optimizers.values():
+        params = [p for g in opt.param_groups for p in g["params"]]
+        opt.register_step_pre_hook(lambda *_, params=params: setattr(family, "_before", [p.detach().clone() for p in params]))
+        opt.register_step_post_hook(lambda *_, params=params: moves.append(
+            torch.linalg.vector_norm(torch.stack([(p - b).norm() for p, b in zip(params, family._before)])).item()))
+    trainer = Trainer(family, BatchStream(bundle.train, 16, seed=0), optimizers, tmp_path, steps=3, log_every=1,
+                      sample_every=100, checkpoint_every=100, num_samples=16, preview_real=torch.zeros(16, 2),
+                      grad_clip=clip)
+    trainer.fit()
+    assert len(moves) == len(norms) == 6 and min(norms) > 1e-3  # the clip binds on every update of this test
+    for move, norm in zip(moves, norms):
+        assert move == pytest.approx(min(norm, clip) if clip else norm, rel=1e-4)
+    assert trainer.last_logs["grad_norm/generator"] == pytest.approx(norms[-1])

@@ -11,6 +11,11 @@ D minimizes the class cross-entropy on real and fake samples, G on fake ones, bo
 ones, or m generated ones — so a batch of N samples gives N/m decisions (the discriminator must be built
 for m-fold input: ``pack: ${..pack}`` in the model config). Regularizers see the packed batches, D's actual
 inputs. Packing is for unconditional GANs; conditional ones are refused.
+
+``latent`` is the prior p(z): ``normal`` (N(0, I), DCGAN onwards) or ``uniform`` (U[−1, 1]^d, the original GAN's
+and DCGAN's noise). ``latent_categories=K`` makes the first K of the ``latent_dim`` entries a one-hot code of a
+uniform category (InfoGAN's categorical code c, Chen et al. 2016, §5, here without the information term): G can
+send each category to its own region, with no latent mass between them, which suits data of separated modes.
 """
 
 from __future__ import annotations
@@ -44,8 +49,15 @@ class GANFamily(Family):
         num_classes: int = 0,
         aux_weight: float = 1.0,
         pack: int = 1,
+        latent: str = "normal",
+        latent_categories: int = 0,
     ):
         super().__init__(name)
+        if latent not in ("normal", "uniform"):
+            raise ValueError(f"model.latent={latent!r} must be normal or uniform")
+        if not 0 <= latent_categories <= latent_dim or latent_categories == 1:
+            raise ValueError(f"model.latent_categories={latent_categories} must be 0 (none) or 2 to model.latent_dim={latent_dim} "
+                             f"(the one-hot code is part of z)")
         if conditional and num_classes < 2:
             raise ValueError(f"{name} is conditional and needs class labels, but this dataset has none")
         if pack < 1:
@@ -57,7 +69,7 @@ class GANFamily(Family):
         self.pack = pack
         self.networks.update({"generator": generator, "discriminator": discriminator})
         self.adversarial_loss = loss
-        self.latent_dim = latent_dim
+        self.latent_dim, self.latent, self.latent_categories = latent_dim, latent, latent_categories
         self.conditional, self.num_classes, self.aux_weight = conditional, num_classes, aux_weight
         self.regularizers = dict(regularizers or {})
         check_combination(loss, self.regularizers)
@@ -78,9 +90,22 @@ class GANFamily(Family):
                               f"use a trainer.batch_size divisible by {self.pack}")
         return x.reshape(len(x) // self.pack, self.pack * x.shape[1], *x.shape[2:])
 
+    def sample_latent(self, n: int, generator: Optional[torch.Generator] = None) -> Tensor:
+        """n draws of z from the prior, on the family's device unless a (CPU) ``generator`` is given."""
+        device = "cpu" if generator is not None else self.device
+        k = self.latent_categories
+        shape = (n, self.latent_dim - k)
+        if self.latent == "uniform":
+            z = torch.rand(shape, generator=generator, device=device) * 2 - 1
+        else:
+            z = torch.randn(shape, generator=generator, device=device)
+        if k:
+            code = torch.randint(k, (n,), generator=generator, device=device)
+            z = torch.cat([F.one_hot(code, k).to(z.dtype), z], dim=1)
+        return z
+
     def _fake(self, n: int, labels: Optional[Tensor]) -> Tensor:
-        z = torch.randn(n, self.latent_dim, device=self.device)
-        return self.networks["generator"](z, labels)
+        return self.networks["generator"](self.sample_latent(n), labels)
 
     def loss(self, phase: str, batch: dict, step: int) -> tuple[Tensor, dict[str, Tensor]]:
         real = batch["image"]
@@ -134,7 +159,7 @@ class GANFamily(Family):
             reg.after_update(phase, self.networks)
 
     def fixed_inputs(self, n: int, generator: torch.Generator) -> dict[str, Tensor]:
-        inputs = {"z": torch.randn(n, self.latent_dim, generator=generator)}
+        inputs = {"z": self.sample_latent(n, generator)}
         if self.conditional:
             inputs["label"] = torch.arange(n) % self.num_classes
         return inputs

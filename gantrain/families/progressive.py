@@ -105,9 +105,8 @@ class ProgressiveGAN(GANFamily):
         return x
 
     def _fake(self, n: int, labels: Optional[Tensor]) -> Tensor:
-        z = torch.randn(n, self.latent_dim, device=self.device)
         level, alpha = self._stage
-        return self.networks["generator"](z, level=level, alpha=alpha)
+        return self.networks["generator"](self.sample_latent(n), level=level, alpha=alpha)
 
     def _discriminate(self, x: Tensor, labels: Optional[Tensor]) -> tuple[Tensor, Optional[Tensor]]:
         return self.networks["discriminator"](x, alpha=self._stage[1]), None
