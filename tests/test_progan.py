@@ -114,11 +114,15 @@ def test_progan_builds_and_takes_a_step_at_each_size(compose, tmp_path, size):
     assert family.generate({"z": torch.randn(2, 16)}).shape == (2, 1, size, size)
 
 
-@pytest.mark.parametrize("extra", [["loss=wgan_gp"], ["regularizer=spectral_norm"], ["regularizer=r1"]])
+@pytest.mark.parametrize("extra", [["loss=wgan_gp"], ["regularizer=spectral_norm"], ["regularizer=r1"],
+                                   ["experiment=progan_wgan_gp"]])
 def test_progan_trains_with_other_losses_and_regularizers(compose, tmp_path, extra):
     cfg = compose(["model=progan", "model.phase_images=32", "trainer.steps=3", "trainer.d_steps=1"] + TINY + extra)
     logs = train(cfg, tmp_path / "run")
     assert logs["growth/resolution"] == 8 and all(math.isfinite(v) for v in logs.values())
+    if "experiment=progan_wgan_gp" in extra:  # the paper's setting: WGAN-GP + drift, Adam(1e-3, (0, 0.99)), G EMA
+        assert logs["penalty/gradient_penalty"] > 0 and logs["penalty/drift"] > 0
+        assert cfg.optimizer.betas == [0.0, 0.99] and cfg.optimizer.lr == 1e-3 and cfg.trainer.ema > 0
 
 
 def test_resume_mid_fade_continues_at_the_same_resolution_and_alpha(compose, tmp_path):
