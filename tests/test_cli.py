@@ -137,3 +137,15 @@ def test_multirun_sweep_writes_one_run_directory_per_job(tmp_path):
     assert len(runs) == 2 and runs[0].startswith("0_") and runs[1].startswith("1_")
     assert "loss=minimax" in runs[0] and "loss=nonsaturating" in runs[1]
     assert all(next((tmp_path / "outputs" / "multirun").glob(f"*/*/{r}/checkpoints/last.pt")) for r in runs)
+
+
+@pytest.mark.parametrize("model,optimizer,lr,betas", [("dcgan", "adam", 2e-4, [0.5, 0.999]),
+                                                      ("progan", "adam_karras", 1e-3, [0.0, 0.99]),
+                                                      ("stylegan", "adam_karras", 1e-3, [0.0, 0.99]),
+                                                      ("ddpm", "adam_ddpm", 2e-4, [0.9, 0.999])])
+def test_a_model_brings_its_papers_optimizer_and_the_command_line_still_wins(compose, model, optimizer, lr, betas):
+    cfg = compose([f"model={model}"])
+    assert (cfg.optimizer.lr, list(cfg.optimizer.betas)) == (lr, betas)
+    assert compose([f"model={model}", "loss=wgan_gp"]).optimizer.lr == (lr if model != "dcgan" else 1e-4)
+    assert compose([f"model={model}", "optimizer=rmsprop"]).optimizer._target_ == "torch.optim.RMSprop"
+    assert compose([f"model={model}", "optimizer.lr=3e-3"]).optimizer.lr == 3e-3
