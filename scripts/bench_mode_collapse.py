@@ -8,7 +8,7 @@ high-quality %, reverse KL and wall-clock per run, beside PacGAN's published row
 Table 1: 400 epochs at batch 100, i.e. 400,000 steps, with larger networks); writes CSV, JSON and a PNG of one seed's samples.
 
     python scripts/bench_mode_collapse.py                       # 10 seeds, every configuration
-    python scripts/bench_mode_collapse.py --seeds 2 --steps 1000 --configs gan pacgan2 best
+    python scripts/bench_mode_collapse.py --seeds 2 --steps 1000 --best-steps 3000 --configs gan pacgan2 best
     python scripts/bench_mode_collapse.py --datasets ring8 --max-seeds wgan_gp=3   # WGAN-GP costs ~8 runs of the others
 """
 
@@ -38,8 +38,9 @@ from gantrain.metrics.modes import mode_coverage  # noqa: E402
 EVAL_POINTS = 2_500
 # The remedy rows train the same small networks for the same number of steps (--steps) with the same
 # batch (240, divisible by m = 2, 3, 4): they differ only by their remedy or loss. "best" is the preset
-# experiment=mode_coverage (its own networks, batch and learning-rate decay) for the same number of steps. PacGAN's own networks
-# and schedule (400,000 steps) are the preset experiment=pacgan, far beyond a CPU benchmark's budget.
+# experiment=mode_coverage with its own networks, batch, learning-rate decay and 12,000 steps (--best-steps).
+# PacGAN's own networks and schedule (400,000 steps) are the preset experiment=pacgan, far beyond a CPU
+# benchmark's budget.
 SMALL = ["model=mlp", "model.generator.hidden=[128,128,128]", "model.generator.batch_norm=false",
          "model.discriminator.hidden=[128,128,128]", "model.discriminator.pieces=1", "trainer.batch_size=240"]
 ADAM = ["optimizer.lr=1e-3", "optimizer.betas=[0.5,0.9]"]
@@ -111,8 +112,9 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=["grid25", "ring8"])
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--out", type=Path, default=Path("outputs/bench_mode_collapse"))
-    parser.add_argument("--steps", type=int, default=3000,
-                        help="training steps of every configuration (3,000: the mode_coverage preset's own)")
+    parser.add_argument("--steps", type=int, default=3000, help="training steps of every remedy row")
+    parser.add_argument("--best-steps", type=int, default=None,
+                        help="training steps of the best row (default: its preset's own, 12,000)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (small networks: 1 is fastest)")
     parser.add_argument("--max-seeds", nargs="*", default=[], metavar="CONFIG=N",
                         help="run only the first N seeds of CONFIG (a slow row), e.g. wgan_gp=3")
@@ -130,7 +132,9 @@ def main() -> None:
         for dataset in args.datasets:
             for name in configs:
                 for seed in range(min(args.seeds, max_seeds.get(name, args.seeds))):
-                    result, points, mixtures[dataset] = run_one(dataset, CONFIGS[name] + [f"trainer.steps={args.steps}"], seed, Path(tmp))
+                    steps = args.best_steps if name == "best" else args.steps
+                    overrides = CONFIGS[name] + ([f"trainer.steps={steps}"] if steps else [])
+                    result, points, mixtures[dataset] = run_one(dataset, overrides, seed, Path(tmp))
                     rows.append({"dataset": dataset, "config": name, "seed": seed, **result})
                     samples.setdefault((dataset, name), points)
                     print(f"{dataset:7s} {name:8s} seed {seed}: {result['modes']}/{result['num_modes']} modes, "
