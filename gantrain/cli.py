@@ -263,8 +263,8 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> dict
         best_higher=best_metric is not None and higher_is_better(best_metric),
         nan_policy=cfg.trainer.nan_policy,
         lr_decay_start=float(cfg.trainer.lr_decay_start),
-        grad_clip=float(cfg.trainer.grad_clip),
         lr_decay_final=float(cfg.trainer.lr_decay_final),
+        grad_clip=float(cfg.trainer.grad_clip),
     )
     if state is not None:
         trainer.load_state_dict(state, source=str(Path(cfg.resume) / "checkpoints" / "last.pt"))
