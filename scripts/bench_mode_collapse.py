@@ -10,6 +10,7 @@ Table 1: 400 epochs at batch 100, i.e. 400,000 steps, with larger networks); wri
     python scripts/bench_mode_collapse.py                       # 10 seeds, every configuration
     python scripts/bench_mode_collapse.py --seeds 2 --steps 1000 --best-steps 3000 --configs gan pacgan2 best
     python scripts/bench_mode_collapse.py --datasets ring8 --max-seeds wgan_gp=3   # WGAN-GP costs ~8 runs of the others
+    python scripts/bench_mode_collapse.py --datasets ring8 --override model.latent=normal
 """
 
 from __future__ import annotations
@@ -116,6 +117,8 @@ def main() -> None:
     parser.add_argument("--best-steps", type=int, default=None,
                         help="training steps of the best row (default: its preset's own, 12,000)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (small networks: 1 is fastest)")
+    parser.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="extra overrides for every row, e.g. model.latent=normal (the remedy rows' own prior)")
     parser.add_argument("--max-seeds", nargs="*", default=[], metavar="CONFIG=N",
                         help="run only the first N seeds of CONFIG (a slow row), e.g. wgan_gp=3")
     args = parser.parse_args()
@@ -133,7 +136,7 @@ def main() -> None:
             for name in configs:
                 for seed in range(min(args.seeds, max_seeds.get(name, args.seeds))):
                     steps = args.best_steps if name == "best" else args.steps
-                    overrides = CONFIGS[name] + ([f"trainer.steps={steps}"] if steps else [])
+                    overrides = CONFIGS[name] + ([f"trainer.steps={steps}"] if steps else []) + args.override
                     result, points, mixtures[dataset] = run_one(dataset, overrides, seed, Path(tmp))
                     rows.append({"dataset": dataset, "config": name, "seed": seed, **result})
                     samples.setdefault((dataset, name), points)
@@ -151,7 +154,7 @@ def main() -> None:
             modes, hq, kl, sec = (mean_se([r[k] for r in runs]) for k in ("modes", "hq_fraction", "reverse_kl", "seconds"))
             ok = sum(r["modes"] == r["num_modes"] and r["hq_fraction"] > 0.97 and r["reverse_kl"] < 0.02 for r in runs)
             pub = PUBLISHED.get((dataset, name))
-            summary.append({"dataset": dataset, "config": name, "overrides": CONFIGS[name], "seeds": len(runs),
+            summary.append({"dataset": dataset, "config": name, "overrides": CONFIGS[name] + args.override, "seeds": len(runs),
                             "steps": runs[0]["steps"], "modes": modes, "hq_percent": [100 * v for v in hq],
                             "reverse_kl": kl, "seconds": sec, "seeds_ok": ok, "published": pub})
             print(f"{dataset:7s} {name:8s} {runs[0]['steps']:6d} {modes[0]:6.2f} ± {modes[1]:4.2f} "
