@@ -145,6 +145,7 @@ def test_multirun_sweep_writes_one_run_directory_per_job(tmp_path):
                                                       ("ddpm", "adam_ddpm", 2e-4, [0.9, 0.999])])
 def test_a_model_brings_its_papers_optimizer_and_the_command_line_still_wins(compose, model, optimizer, lr, betas):
     cfg = compose([f"model={model}"])
+    assert cfg.optimizer == compose([f"optimizer={optimizer}"]).optimizer  # exactly that option of the group
     assert (cfg.optimizer.lr, list(cfg.optimizer.betas)) == (lr, betas)
     assert compose([f"model={model}", "loss=wgan_gp"]).optimizer.lr == (lr if model != "dcgan" else 1e-4)
     assert compose([f"model={model}", "optimizer=rmsprop"]).optimizer._target_ == "torch.optim.RMSprop"

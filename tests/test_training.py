@@ -210,15 +210,15 @@ def test_grad_clip_bounds_every_update_to_the_clipped_gradient(compose, tmp_path
     cfg = compose(SMALL_MLP + ["optimizer=sgd", "optimizer.lr=1.0", "optimizer.momentum=0"])
     bundle, family = build(cfg)
     optimizers = build_optimizers(cfg, family, 1)
-    norms, moves = [], []
+    norms, moves, before = [], [], []
     clip_grad_norm = torch.nn.utils.clip_grad_norm_
     monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_",
                         lambda *a, **k: norms.append(clip_grad_norm(*a, **k).item()) or torch.tensor(norms[-1]))
     for opt in optimizers.values():
         params = [p for g in opt.param_groups for p in g["params"]]
-        opt.register_step_pre_hook(lambda *_, params=params: setattr(family, "_before", [p.detach().clone() for p in params]))
+        opt.register_step_pre_hook(lambda *_, params=params: before.__setitem__(slice(None), [p.detach().clone() for p in params]))
         opt.register_step_post_hook(lambda *_, params=params: moves.append(
-            torch.linalg.vector_norm(torch.stack([(p - b).norm() for p, b in zip(params, family._before)])).item()))
+            torch.linalg.vector_norm(torch.stack([(p - b).norm() for p, b in zip(params, before)])).item()))
     trainer = Trainer(family, BatchStream(bundle.train, 16, seed=0), optimizers, tmp_path, steps=3, log_every=1,
                       sample_every=100, checkpoint_every=100, num_samples=16, preview_real=torch.zeros(16, 2),
                       grad_clip=clip)
