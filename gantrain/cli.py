@@ -201,6 +201,8 @@ def build_family(cfg: DictConfig) -> Family:
 def build_optimizers(cfg: DictConfig, family: Family, d_steps: int) -> dict[str, torch.optim.Optimizer]:
     settings = OmegaConf.to_container(cfg.optimizer, resolve=True)
     phase_lrs = {phase: settings.pop(key, None) for phase, key in PHASE_LR.items()}
+    if isinstance(settings.get("betas"), list):  # optimizer.betas=[0,0.99] from the command line gives an int 0
+        settings["betas"] = tuple(float(beta) for beta in settings["betas"])
     return {
         phase: _instantiate(settings, f"optimizer={settings['_target_']}", "; fix the optimizer.* setting",
                             params=list(family.parameters_of(phase)), lr=phase_lrs.get(phase) or settings["lr"])

@@ -150,3 +150,12 @@ def test_a_model_brings_its_papers_optimizer_and_the_command_line_still_wins(com
     assert compose([f"model={model}", "loss=wgan_gp"]).optimizer.lr == (lr if model != "dcgan" else 1e-4)
     assert compose([f"model={model}", "optimizer=rmsprop"]).optimizer._target_ == "torch.optim.RMSprop"
     assert compose([f"model={model}", "optimizer.lr=3e-3"]).optimizer.lr == 3e-3
+
+
+def test_integer_betas_from_the_command_line_build_adam(compose):
+    """``optimizer.betas=[0,0.9]`` parses the 0 as an int, which torch.optim.Adam refuses beside a float."""
+    from gantrain.cli import build_family, build_optimizers
+
+    cfg = compose(["model=mlp", "dataset=grid25", "optimizer.betas=[0,0.9]"])
+    optimizers = build_optimizers(cfg, build_family(cfg), d_steps=1)
+    assert {opt.param_groups[0]["betas"] for opt in optimizers.values()} == {(0.0, 0.9)}
