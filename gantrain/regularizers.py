@@ -3,8 +3,10 @@
 A regularizer implements any of these hooks; the GAN family calls each one at its point of the step:
 
 - ``setup(networks)``: once, before the optimizers exist (e.g. to add a parametrization);
-- ``discriminator_penalty(critic, real, fake, step)``: a term added to D's loss, where ``critic`` maps a
-  batch of samples to D's adversarial outputs (labels already bound);
+- ``discriminator_penalty(critic, real, fake, step, real_outputs)``: a term added to D's loss, where ``critic``
+  maps a batch of samples to D's adversarial outputs (labels already bound) and ``real_outputs`` are D's outputs
+  on ``real`` from the loss's own forward pass; ``real`` requires grad when ``needs_real_gradients(step)``
+  says so, so that a penalty on ∇ₓD(x) at the real samples (R1) needs no second forward pass;
 - ``generator_penalty(generator, step)``: a term added to G's loss;
 - ``after_update(phase, networks)``: after the optimizer step of ``phase`` (e.g. to clip weights).
 
@@ -44,7 +46,11 @@ class Regularizer:
     def setup(self, networks: Mapping[str, nn.Module]) -> None:
         pass
 
-    def discriminator_penalty(self, critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, step: int) -> Optional[Tensor]:
+    def needs_real_gradients(self, step: int) -> bool:
+        return False
+
+    def discriminator_penalty(self, critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, step: int,
+                              real_outputs: Optional[Tensor] = None) -> Optional[Tensor]:
         return None
 
     def generator_penalty(self, generator: nn.Module, step: int) -> Optional[Tensor]:
@@ -70,10 +76,13 @@ def check_combination(loss: GANLoss, regularizers: Mapping[str, Regularizer]) ->
                     ", ".join(regularizers) or "regularizer=none")
 
 
-def input_gradients(critic: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
-    """∇ₓ D(x) of each sample (N × …), kept in the graph so that a penalty on it trains D (double backprop)."""
-    x = x.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
+def input_gradients(critic: Callable[[Tensor], Tensor], x: Tensor, outputs: Optional[Tensor] = None) -> Tensor:
+    """∇ₓ D(x) of each sample (N × …), kept in the graph so that a penalty on it trains D (double backprop).
+    ``outputs``: D(x) already computed from an ``x`` that requires grad (else D runs again on a copy of x)."""
+    if outputs is None or not x.requires_grad:
+        x = x.detach().requires_grad_(True)
+        outputs = critic(x)
+    (grad,) = torch.autograd.grad(outputs.sum(), x, create_graph=True)
     return grad.flatten(1)
 
 
@@ -127,7 +136,7 @@ class GradientPenalty(Regularizer):
     def setup(self, networks: Mapping[str, nn.Module]) -> None:
         _per_sample_normalization(networks, "gradient_penalty")
 
-    def discriminator_penalty(self, critic, real, fake, step):
+    def discriminator_penalty(self, critic, real, fake, step, real_outputs=None):
         eps = torch.rand(len(real), *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
         interpolates = eps * real.detach() + (1 - eps) * fake.detach()
         excess = input_gradients(critic, interpolates).norm(dim=1) - 1.0
@@ -152,10 +161,13 @@ class R1(Regularizer):
     def setup(self, networks: Mapping[str, nn.Module]) -> None:
         _per_sample_normalization(networks, "r1")
 
-    def discriminator_penalty(self, critic, real, fake, step):
+    def needs_real_gradients(self, step: int) -> bool:
+        return step % self.interval == 0
+
+    def discriminator_penalty(self, critic, real, fake, step, real_outputs=None):
         if step % self.interval:
             return None
-        squared_norms = input_gradients(critic, real).pow(2).sum(dim=1)
+        squared_norms = input_gradients(critic, real, real_outputs).pow(2).sum(dim=1)
         return (0.5 * self.gamma * self.interval) * squared_norms.mean()
 
 
@@ -168,8 +180,8 @@ class Drift(Regularizer):
             raise ValueError(f"regularizer.drift.weight={weight} must be positive")
         self.weight = float(weight)
 
-    def discriminator_penalty(self, critic, real, fake, step):
-        return self.weight * critic(real).pow(2).mean()
+    def discriminator_penalty(self, critic, real, fake, step, real_outputs=None):
+        return self.weight * (critic(real) if real_outputs is None else real_outputs).pow(2).mean()
 
 
 class SpectralNorm(Regularizer):

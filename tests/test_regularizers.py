@@ -88,6 +88,27 @@ def test_r1_matches_finite_differences_and_is_lazy():
     assert lazy.discriminator_penalty(f, POINTS, None, step=8).item() == pytest.approx(4 * expected.item(), rel=1e-7)
 
 
+
+def test_r1_in_the_family_reuses_the_losss_forward_pass_and_gives_the_same_penalty():
+    """With R1 the discriminator update runs D twice (real, fake), not three times, and the penalty equals R1 of
+    a separate forward pass (StyleGAN2's way of computing it); on lazy steps the real batch needs no gradient."""
+    from gantrain.families.gan import GANFamily
+
+    torch.manual_seed(0)
+    family = GANFamily("mlp", mlp.Generator(2, (3,), hidden=[8]), mlp.Discriminator((3,), hidden=[8], pieces=1),
+                       losses.nonsaturating(), latent_dim=2, regularizers={"r1": R1(10.0, interval=2)})
+    discriminator = family.networks["discriminator"]
+    calls = []
+    discriminator.register_forward_hook(lambda module, args, out: calls.append(args[0].requires_grad))
+    real = POINTS.float()
+    _, logs = family.loss("discriminator", {"image": real}, step=4)
+    assert calls == [True, False]  # D(real) differentiable in x, D(fake); no third pass
+    separate = 2 * 0.5 * 10.0 * input_gradients(lambda x: discriminator(x), real).pow(2).sum(dim=1).mean()
+    assert logs["penalty/r1"].item() == pytest.approx(separate.item(), rel=1e-6)
+    calls.clear()
+    _, logs = family.loss("discriminator", {"image": real}, step=5)
+    assert calls == [False, False] and "penalty/r1" not in logs
+
 def test_drift_penalty_is_its_formula_and_centres_a_wasserstein_critic():
     """ε E_data[D(x)²] on real data only; the WGAN loss ignores a constant added to D, the drift term fixes it:
     gradient descent on the critic's bias alone drives the mean real output to 0."""

@@ -65,8 +65,9 @@ def test_packed_images_are_stacked_along_channels():
 
 def test_regularizers_see_the_packed_batches_and_critic():
     class Probe(Regularizer):
-        def discriminator_penalty(self, critic, real, fake, step):
+        def discriminator_penalty(self, critic, real, fake, step, real_outputs=None):
             self.shapes = (real.shape, fake.shape, critic(real).shape)
+            assert torch.equal(real_outputs, critic(real))  # the loss's own D(real)
             return critic(real).square().mean()
 
     probe = Probe()

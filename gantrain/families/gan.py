@@ -118,6 +118,8 @@ class GANFamily(Family):
         with torch.no_grad():
             fake = self._pack(self._fake(len(real), labels))
         real = self._pack(real)
+        if any(reg.needs_real_gradients(step) for reg in self.regularizers.values()):
+            real = real.detach().requires_grad_(True)  # R1 differentiates this forward pass (no second one)
         d_real, c_real = self._discriminate(real, labels)
         d_fake, c_fake = self._discriminate(fake, labels)
         adversarial = self.adversarial_loss.discriminator(d_real, d_fake)
@@ -128,7 +130,7 @@ class GANFamily(Family):
             logs["loss/D_class"] = classification.detach()
             loss = loss + self.aux_weight * classification
         for name, reg in self.regularizers.items():
-            penalty = reg.discriminator_penalty(lambda x: self._discriminate(x, labels)[0], real, fake, step)
+            penalty = reg.discriminator_penalty(lambda x: self._discriminate(x, labels)[0], real, fake, step, d_real)
             if penalty is not None:
                 logs[f"penalty/{name}"] = penalty.detach()
                 loss = loss + penalty
