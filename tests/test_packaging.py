@@ -2,9 +2,13 @@
 
 import subprocess
 import sys
-import tomllib
 import zipfile
 from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, as the tomli package (dev extra)
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 
