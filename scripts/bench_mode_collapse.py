@@ -128,8 +128,8 @@ def main() -> None:
     parser.add_argument("--max-seeds", nargs="*", default=[], metavar="CONFIG=N",
                         help="run only the first N seeds of CONFIG (a slow row), e.g. wgan_gp=3")
     parser.add_argument("--merge", nargs="*", type=Path, default=[], metavar="RUNS_CSV",
-                        help="runs.csv files of earlier invocations: their rows join the table, except the "
-                             "(dataset, config) rows this invocation measures")
+                        help="runs.csv files of earlier invocations: their rows join the table; a (dataset, config) "
+                             "measured by this invocation or found in a later file replaces earlier rows")
     args = parser.parse_args()
     max_seeds = {name: int(n) for name, n in (item.split("=") for item in args.max_seeds)}
     torch.set_num_threads(args.threads)
@@ -191,16 +191,20 @@ FIELDS = ["dataset", "config", "seed", "steps", "batch_size", "modes", "num_mode
 
 
 def read_rows(paths: list[Path]) -> list[dict]:
-    """Per-seed rows of earlier runs.csv files (numbers parsed back)."""
+    """Per-seed rows of earlier runs.csv files (numbers parsed back); a (dataset, config) found in a later file
+    replaces its rows from the earlier ones."""
     rows = []
     for path in paths:
         with open(path, newline="") as f:
+            found = []
             for row in csv.DictReader(f):
-                rows.append({"dataset": row["dataset"], "config": row["config"], "seed": int(row["seed"]),
-                             "steps": int(row["steps"]), "batch_size": int(row.get("batch_size") or 0),
-                             "modes": int(row["modes"]), "num_modes": int(row["num_modes"]),
-                             "hq_fraction": float(row["hq_fraction"]), "reverse_kl": float(row["reverse_kl"]),
-                             "seconds": float(row["seconds"])})
+                found.append({"dataset": row["dataset"], "config": row["config"], "seed": int(row["seed"]),
+                              "steps": int(row["steps"]), "batch_size": int(row.get("batch_size") or 0),
+                              "modes": int(row["modes"]), "num_modes": int(row["num_modes"]),
+                              "hq_fraction": float(row["hq_fraction"]), "reverse_kl": float(row["reverse_kl"]),
+                              "seconds": float(row["seconds"])})
+        replaced = {(r["dataset"], r["config"]) for r in found}
+        rows = [r for r in rows if (r["dataset"], r["config"]) not in replaced] + found
     return rows
 
 
