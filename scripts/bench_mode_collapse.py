@@ -220,7 +220,7 @@ def plot_seeds(rows: list[dict], table: list[tuple[str, str]], path: Path) -> No
             for x, name in enumerate(names):
                 values = [scale * r[key] for r in rows if r["dataset"] == dataset and r["config"] == name]
                 ax.scatter([x] * len(values), values, s=14, alpha=0.6)
-            ax.set_xticks(range(len(names)), [n.replace("best", "mode_coverage") for n in names], fontsize=7)
+            ax.set_xticks(range(len(names)), [n.replace("best", "mode_cov.") for n in names], fontsize=7)
             ax.set_title(f"{dataset}: {label} (one dot per seed)", fontsize=9)
             if key == "reverse_kl":
                 ax.set_yscale("log")
