@@ -116,6 +116,7 @@ def mean_se(values: list[float]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed, first-seed + 1, ...")
     parser.add_argument("--datasets", nargs="+", default=["grid25", "ring8"])
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--out", type=Path, default=Path("outputs/bench_mode_collapse"))
@@ -143,12 +144,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for dataset in args.datasets:
             for name in configs:
-                for seed in range(min(args.seeds, max_seeds.get(name, args.seeds))):
+                count = min(args.seeds, max_seeds.get(name, args.seeds))
+                for seed in range(args.first_seed, args.first_seed + count):
                     steps = args.best_steps if name == "best" else args.steps
                     overrides = CONFIGS[name] + ([f"trainer.steps={steps}"] if steps else []) + args.override
                     result, points, mixtures[dataset] = run_one(dataset, overrides, seed, Path(tmp))
                     rows.append({"dataset": dataset, "config": name, "seed": seed, **result})
-                    samples.setdefault((dataset, name), points)
+                    samples.setdefault((dataset, name), (seed, points))
                     print(f"{dataset:7s} {name:8s} seed {seed}: {result['modes']}/{result['num_modes']} modes, "
                           f"HQ {100 * result['hq_fraction']:.1f} %, rev KL {result['reverse_kl']:.3f}, "
                           f"{result['seconds']:.1f} s", flush=True)
@@ -229,17 +231,17 @@ def plot_seeds(rows: list[dict], table: list[tuple[str, str]], path: Path) -> No
 
 
 def plot_samples(samples: dict, mixtures: dict, path: Path) -> None:
-    """Seed 0's generated points for every (dataset, configuration) measured, means as red crosses."""
+    """The first seed's generated points for every (dataset, configuration) measured, means as red crosses."""
     datasets = sorted({d for d, _ in samples}, key=[d for d, _ in samples].index)
     columns = max(sum(d == dataset for d, _ in samples) for dataset in datasets)
     fig, axes = plt.subplots(len(datasets), columns, figsize=(2.6 * columns, 2.6 * len(datasets)), squeeze=False)
     for i, dataset in enumerate(datasets):
         means = mixtures[dataset].means
         for j, name in enumerate(name for d, name in samples if d == dataset):
-            ax, pts = axes[i][j], samples[(dataset, name)]
+            ax, (seed, pts) = axes[i][j], samples[(dataset, name)]
             ax.scatter(pts[:, 0], pts[:, 1], s=1, alpha=0.4)
             ax.scatter(means[:, 0], means[:, 1], s=8, c="red", marker="x")
-            ax.set_title(f"{dataset} {name} (seed 0)", fontsize=8)
+            ax.set_title(f"{dataset} {name} (seed {seed})", fontsize=8)
             ax.set_xticks([]), ax.set_yticks([])
             lim = 1.1 * float(means.abs().max()) + 0.5
             ax.set_xlim(-lim, lim), ax.set_ylim(-lim, lim)
