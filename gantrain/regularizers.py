@@ -165,7 +165,7 @@ class R1(Regularizer):
         return step % self.interval == 0
 
     def discriminator_penalty(self, critic, real, fake, step, real_outputs=None):
-        if step % self.interval:
+        if not self.needs_real_gradients(step):
             return None
         squared_norms = input_gradients(critic, real, real_outputs).pow(2).sum(dim=1)
         return (0.5 * self.gamma * self.interval) * squared_norms.mean()

@@ -113,6 +113,12 @@ def mean_se(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) / math.sqrt(n) if n > 1 else float("nan")
 
 
+def median_kl(runs: list[dict]) -> float:
+    """Median reverse KL over the seeds that have one (NaN: no high-quality point)."""
+    values = [r["reverse_kl"] for r in runs if not math.isnan(r["reverse_kl"])]
+    return statistics.median(values) if values else math.nan
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
@@ -172,7 +178,7 @@ def main() -> None:
         pub = PUBLISHED.get((dataset, name))
         summary.append({"dataset": dataset, "config": name, "overrides": CONFIGS[name], "seeds": len(runs),
                         "steps": runs[0]["steps"], "modes": modes, "hq_percent": [100 * v for v in hq],
-                        "reverse_kl": kl, "reverse_kl_median": statistics.median(r["reverse_kl"] for r in runs),
+                        "reverse_kl": kl, "reverse_kl_median": median_kl(runs),
                         "seconds": sec, "seeds_ok": ok, "published": pub})
         print(f"{dataset:7s} {name:8s} {runs[0]['steps']:6d} {modes[0]:6.2f} ± {modes[1]:4.2f} "
               f"{100 * hq[0]:5.1f} ± {100 * hq[1]:4.1f} {kl[0]:7.3f} ± {kl[1]:5.3f} {sec[0]:6.1f} "
@@ -212,7 +218,7 @@ def read_rows(paths: list[Path]) -> list[dict]:
 
 def plot_seeds(rows: list[dict], table: list[tuple[str, str]], path: Path) -> None:
     """One panel per dataset and metric, one dot per seed and configuration."""
-    datasets = sorted({d for d, _ in table}, key=[d for d, _ in table].index)
+    datasets = list(dict.fromkeys(d for d, _ in table))
     metrics = [("modes", "modes captured", 1), ("hq_fraction", "HQ %", 100), ("reverse_kl", "reverse KL", 1)]
     fig, axes = plt.subplots(len(datasets), 3, figsize=(12, 3 * len(datasets)), squeeze=False)
     for i, dataset in enumerate(datasets):
@@ -232,7 +238,7 @@ def plot_seeds(rows: list[dict], table: list[tuple[str, str]], path: Path) -> No
 
 def plot_samples(samples: dict, mixtures: dict, path: Path) -> None:
     """The first seed's generated points for every (dataset, configuration) measured, means as red crosses."""
-    datasets = sorted({d for d, _ in samples}, key=[d for d, _ in samples].index)
+    datasets = list(dict.fromkeys(d for d, _ in samples))
     columns = max(sum(d == dataset for d, _ in samples) for dataset in datasets)
     fig, axes = plt.subplots(len(datasets), columns, figsize=(2.6 * columns, 2.6 * len(datasets)), squeeze=False)
     for i, dataset in enumerate(datasets):
@@ -247,6 +253,7 @@ def plot_samples(samples: dict, mixtures: dict, path: Path) -> None:
             ax.set_xlim(-lim, lim), ax.set_ylim(-lim, lim)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+
 
 if __name__ == "__main__":
     main()

@@ -88,7 +88,6 @@ def test_r1_matches_finite_differences_and_is_lazy():
     assert lazy.discriminator_penalty(f, POINTS, None, step=8).item() == pytest.approx(4 * expected.item(), rel=1e-7)
 
 
-
 def test_r1_in_the_family_reuses_the_losss_forward_pass_and_gives_the_same_penalty():
     """With R1 the discriminator update runs D twice (real, fake), not three times, and the penalty equals R1 of
     a separate forward pass (StyleGAN2's way of computing it); on lazy steps the real batch needs no gradient."""
@@ -108,6 +107,7 @@ def test_r1_in_the_family_reuses_the_losss_forward_pass_and_gives_the_same_penal
     calls.clear()
     _, logs = family.loss("discriminator", {"image": real}, step=5)
     assert calls == [False, False] and "penalty/r1" not in logs
+
 
 def test_drift_penalty_is_its_formula_and_centres_a_wasserstein_critic():
     """ε E_data[D(x)²] on real data only; the WGAN loss ignores a constant added to D, the drift term fixes it:
