@@ -143,3 +143,61 @@ def test_resume_mid_fade_continues_at_the_same_resolution_and_alpha(compose, tmp
     family = build_family(cfg)
     family.load_state_dict(state["networks"])
     assert family.stage() == (1, pytest.approx(0.2))  # the checkpoint of step 11 samples at its own stage
+
+
+def _equalized_roles(network: str, name: str, layer: nn.Module) -> tuple[str, float, float]:
+    """(role, gain, lr multiplier) the papers' code gives a layer: He's gain √2 except toRGB, the styles' affine
+    maps and D's output (1) and ProGAN G's first dense layer (√2/4); StyleGAN's mapping network lr_mul 0.01."""
+    if isinstance(layer, nn.Linear):
+        if name.startswith("mapping."):
+            return "mapping", math.sqrt(2), 0.01
+        if name.endswith("adain.affine"):
+            return "affine", 1.0, 1.0
+        if layer.out_features == 1:
+            return "output", 1.0, 1.0
+        return ("dense", math.sqrt(2) / 4, 1.0) if network == "G" else ("dense", math.sqrt(2), 1.0)
+    if layer.kernel_size == (1, 1):
+        return ("toRGB", 1.0, 1.0) if network == "G" else ("fromRGB", math.sqrt(2), 1.0)
+    assert layer.kernel_size == (3, 3), name
+    return "conv3x3", math.sqrt(2), 1.0
+
+
+@pytest.mark.parametrize("model", ["progan", "stylegan"])
+def test_every_conv_and_linear_of_both_networks_uses_the_equalized_learning_rate(compose, model):
+    """§4.1: each layer's weight is its stored N(0, 1/lr_mul²) tensor times c = lr_mul·gain/√fan_in (its bias
+    times lr_mul), fan_in from the layer's own shape; no Conv2d/Linear is left without it (counted per role)."""
+    cfg = compose([f"model={model}", *(["model.generator.mapping_layers=2"] if model == "stylegan" else []), *TINY])
+    build_data(cfg)
+    family = build_family(cfg)
+    n = family.networks["generator"].max_level + 1  # resolutions 4 … 16
+    expected = {"progan": {"G": {"dense": 1, "conv3x3": 2 * n - 1, "toRGB": n}},
+                "stylegan": {"G": {"mapping": 2, "affine": 2 * n, "conv3x3": 2 * n - 1, "toRGB": n}}}[model]
+    expected["D"] = {"fromRGB": n, "conv3x3": 2 * n - 1, "dense": 1, "output": 1}
+    for key, network in (("G", family.networks["generator"]), ("D", family.networks["discriminator"])):
+        roles = {}
+        for name, layer in network.named_modules():
+            if not isinstance(layer, (nn.Conv2d, nn.Linear)):
+                continue
+            role, gain, lr_mul = _equalized_roles(key, name, layer)
+            roles[role] = roles.get(role, 0) + 1
+            fan_in = layer.in_features if isinstance(layer, nn.Linear) else layer.in_channels * math.prod(layer.kernel_size)
+            c = lr_mul * gain / math.sqrt(fan_in)
+            assert nn.utils.parametrize.is_parametrized(layer, "weight"), f"{model} {key}.{name} has no equalized lr"
+            (scale,) = layer.parametrizations.weight
+            assert scale.scale == pytest.approx(c, rel=1e-12), f"{model} {key}.{name}"
+            stored = layer.parametrizations.weight.original
+            assert torch.allclose(layer.weight, stored * c, rtol=1e-6, atol=0), f"{model} {key}.{name}"
+            k = stored.numel()
+            assert abs(stored.std().item() * lr_mul - 1) < 5 / math.sqrt(2 * k), f"{model} {key}.{name}: not N(0, 1/lr_mul²)"
+            assert abs(stored.mean().item() * lr_mul) < 5 / math.sqrt(k), f"{model} {key}.{name}"
+            if layer.bias is None:
+                continue
+            assert nn.utils.parametrize.is_parametrized(layer, "bias") == (lr_mul != 1.0), f"{model} {key}.{name}"
+            if lr_mul != 1.0:
+                (bias_scale,) = layer.parametrizations.bias
+                assert bias_scale.scale == lr_mul
+            initial = torch.zeros_like(layer.bias)
+            if role == "affine":  # y_s starts at 1, y_b at 0
+                initial[: len(initial) // 2] = 1.0
+            assert torch.equal(layer.bias, initial), f"{model} {key}.{name}"
+        assert roles == expected[key], f"{model} {key}"
