@@ -42,6 +42,19 @@ class Oracle(torch.nn.Module):
         return self.fam.target(self.x0, t, self.noise)
 
 
+class TimeRecorder(torch.nn.Module):
+    """A toy ε-network, a fixed smooth function of (x_t, t), that records the timestep of every call."""
+
+    def __init__(self):
+        super().__init__()
+        self.times = []
+
+    def forward(self, x, t, labels=None):
+        assert bool((t == t[0]).all())
+        self.times.append(int(t[0]))
+        return 0.5 * torch.tanh(x) + torch.sin(0.1 * t.to(x.dtype)).view(-1, 1, 1, 1)
+
+
 @pytest.mark.parametrize("schedule", ["linear", "cosine"])
 def test_forward_process_has_the_closed_form_moments(schedule):
     """q(x_t | x_0) = N(√ᾱ_t x_0, (1 − ᾱ_t) I), checked on 40,000 draws per timestep."""
@@ -134,6 +147,49 @@ def test_samplers_are_reproducible_from_fixed_inputs():
     assert not torch.allclose(noisy.generate(other), noisy.generate(inputs))
     ancestral = family(denoiser=fam.networks["denoiser"], sampler="ddpm", timesteps=20, sampling_steps=4)
     assert torch.equal(ancestral.generate(inputs), ancestral.generate(inputs))
+
+
+def test_ddpm_sampler_is_ho_et_al_algorithm_2_that_is_ddim_with_eta_one_over_all_steps():
+    """sampler=ddpm: for t = T…1, x_{t−1} = (x_t − β_t/√(1 − ᾱ_t) ε̂)/√α_t + σ_t z, σ_t² = β̃_t, z = 0 at the
+    last step (Ho et al. Alg. 2), recomputed here in float64 with the per-step z the inputs' seed gives."""
+    T = 20
+    net = TimeRecorder()
+    fam = family(denoiser=net, sampler="ddpm", timesteps=T, sampling_steps=4, clip_denoised=False)
+    inputs = fam.fixed_inputs(3, torch.Generator().manual_seed(1))
+    samples = fam.generate(inputs)
+    assert net.times == list(range(T - 1, -1, -1))  # all T steps, whatever sampling_steps says
+    betas = beta_schedule("linear", T)
+    abar = torch.cumprod(1 - betas, 0)
+    generator = torch.Generator().manual_seed(int(inputs["seed"][0]))
+    x = inputs["noise"].double()
+    for t in range(T - 1, -1, -1):
+        eps = net(x.float(), torch.full((3,), t)).double()
+        x = (x - betas[t] / (1 - abar[t]).sqrt() * eps) / (1 - betas[t]).sqrt()
+        if t > 0:
+            z = torch.randn(x.shape, generator=generator).double()
+            x = x + ((1 - abar[t - 1]) / (1 - abar[t]) * betas[t]).sqrt() * z
+    assert torch.allclose(samples.double(), x, atol=1e-4)
+    # the same as DDIM with η = 1 over all T steps and the same seed, and not the deterministic η = 0
+    generator = torch.Generator().manual_seed(int(inputs["seed"][0]))
+    assert torch.equal(samples, fam.sample(net, inputs["noise"], steps=T, eta=1.0, generator=generator))
+    assert not torch.allclose(samples, fam.sample(net, inputs["noise"], steps=T, eta=0.0), atol=1e-2)
+
+
+def test_sampling_times_are_evenly_spaced_from_T_minus_1_to_0_and_sampling_visits_them():
+    fam = family()  # T = 1000
+    assert fam.sampling_times(1) == [999]
+    assert fam.sampling_times(4) == [999, 666, 333, 0]
+    assert fam.sampling_times(8) == [999, 856, 714, 571, 428, 285, 143, 0]  # round(999 − 999 i/7)
+    assert fam.sampling_times(10) == list(range(999, -1, -111))
+    assert fam.sampling_times(1000) == list(range(999, -1, -1))
+    assert family(timesteps=20, sampling_steps=6).sampling_times(6) == [19, 15, 11, 8, 4, 0]  # round(19 − 3.8 i)
+    net = TimeRecorder()
+    fam = family(denoiser=net, sampling_steps=8)
+    fam.generate(fam.fixed_inputs(2, torch.Generator().manual_seed(0)))
+    assert net.times == [999, 856, 714, 571, 428, 285, 143, 0]
+    net.times.clear()
+    fam.sample(net, torch.randn(2, 1, 8, 8), steps=4, eta=1.0)
+    assert net.times == [999, 666, 333, 0]
 
 
 def test_classifier_free_guidance_mixes_conditional_and_unconditional_outputs():
