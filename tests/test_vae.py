@@ -9,6 +9,7 @@ import sys
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch.distributions import Bernoulli, Normal, kl_divergence
 
 import gantrain.cli
@@ -80,6 +81,32 @@ def test_loss_is_reconstruction_plus_beta_kl_and_logs_the_elbo(likelihood):
     nelbo = logs["elbo/reconstruction"] + logs["elbo/kl"]
     assert logs["elbo/bits_per_dim"].item() == pytest.approx(fam.bits_per_dim(nelbo, 64).item(), rel=1e-5)
     assert logs["elbo/kl"] >= 0
+
+
+@pytest.mark.parametrize("likelihood", ["gaussian", "bernoulli"])
+def test_loss_decodes_a_reparameterized_sample_not_the_posterior_mean(likelihood):
+    """The loss recomputed by hand from the same ε: z = μ + σ ε, −log p(x|z) + β KL (Kingma & Welling §2.4)."""
+    fam = vae_family(likelihood=likelihood, beta=4.0, sigma=0.3)
+    vae = fam.networks["vae"]
+    x = torch.rand(16, 1, 8, 8) * 2 - 1
+    torch.manual_seed(5)
+    loss, logs = fam.loss("vae", {"image": x}, 0)
+    torch.manual_seed(5)
+    with torch.no_grad():
+        mean, logvar = vae.encoder(x)
+        z = mean + (0.5 * logvar).exp() * torch.randn(mean.shape)
+        out = vae.decoder(z)
+        if likelihood == "gaussian":
+            nll = (0.5 * ((x - out) / 0.3) ** 2 + math.log(0.3 * math.sqrt(2 * math.pi))).sum((1, 2, 3))
+        else:  # −[y log s + (1 − y) log(1 − s)], s = sigmoid(out), y = (x + 1)/2
+            y = (x + 1) / 2
+            nll = (F.softplus(out) - y * out).sum((1, 2, 3))
+        kl = 0.5 * (mean**2 + logvar.exp() - 1 - logvar).sum(1)
+        at_mean = fam.negative_log_likelihood(vae.decoder(mean), x).mean()
+    assert logs["elbo/reconstruction"].item() == pytest.approx(nll.mean().item(), rel=1e-5)
+    assert logs["elbo/kl"].item() == pytest.approx(kl.mean().item(), rel=1e-5)
+    assert loss.item() == pytest.approx((nll + 4.0 * kl).mean().item(), rel=1e-5)
+    assert logs["elbo/reconstruction"].item() != pytest.approx(at_mean.item(), rel=1e-3)  # the sample is not μ
 
 
 def test_samples_and_reconstruction_previews():
