@@ -174,6 +174,28 @@ def test_family_samples_with_the_configured_truncation(compose):
     assert torch.allclose(samples, samples[:1].expand_as(samples))
 
 
+def test_family_samples_at_psi_07_synthesize_w_avg_plus_07_times_w_minus_w_avg(compose):
+    """Eq. 3 through the family: w' = w̄ + ψ(w − w̄) from the mapping network's w, with the same noise draws."""
+    family = _family(compose, ["model.truncation_psi=0.7"])
+    g = _trained_w_avg(family.networks["generator"])
+    g.layers.apply(lambda m: m.weight.data.fill_(0.5) if isinstance(m, NoiseInjection) else None)  # noise matters
+    z = torch.randn(5, 16)
+    torch.manual_seed(3)
+    samples = family.generate({"z": z}, g)
+    with torch.no_grad():
+        w, w_avg = g.mapping(z), g.w_avg
+        assert w_avg.abs().sum() > 0
+        styles = lambda psi: (w_avg + psi * (w - w_avg))[:, None].expand(-1, g.num_layers, -1)  # noqa: E731
+        torch.manual_seed(3)
+        expected = g.synthesize(styles(0.7))  # the per-layer noise of the same seed
+        torch.manual_seed(3)
+        untruncated = g.synthesize(styles(1.0))
+        torch.manual_seed(3)
+        at_mean = g.synthesize(styles(0.0))
+    assert torch.allclose(samples, expected, atol=1e-5)  # lerp and w̄ + ψ(w − w̄) round apart by ~1e-7
+    assert not torch.allclose(samples, untruncated, atol=1e-3) and not torch.allclose(samples, at_mean, atol=1e-3)
+
+
 @pytest.mark.parametrize("size", [8, 16, 32, 64])
 def test_stylegan_builds_and_takes_a_step_at_each_size(compose, tmp_path, size):
     cfg = compose(["model=stylegan", f"dataset.image_size={size}", "trainer.steps=1"] + TINY)
