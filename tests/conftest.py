@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,39 @@ def image_folder_root(tmp_path_factory):
             size = (20 + i, 24)
             Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(root / f"class{c}" / f"{i}.png")
     return root
+
+
+# ------------------------------------------------------------------ proving a resume resumed
+@contextmanager
+def counting_steps():
+    """``with counting_steps() as taken:`` -> ``taken`` lists the step each ``Trainer.train_step`` call inside
+    started from: a resumed leg from step c to ``steps`` must list exactly c, c + 1, …, steps - 1."""
+    from gantrain.trainer import Trainer
+
+    taken, inner = [], Trainer.train_step
+
+    def counted(self, *args, **kwargs):
+        taken.append(self.step)
+        return inner(self, *args, **kwargs)
+
+    Trainer.train_step = counted
+    try:
+        yield taken
+    finally:
+        Trainer.train_step = inner
+
+
+def perturbed_copy(run_dir: Path, to: Path) -> str:
+    """Copy ``run_dir`` to ``to`` and add 1 to one network weight of the copy's checkpoints/last.pt; returns
+    that weight's key. Resuming the copy must end elsewhere than resuming the original: the checkpoint is used."""
+    import shutil
+
+    from gantrain import checkpoint
+
+    shutil.copytree(run_dir, to)
+    path = Path(to) / "checkpoints" / "last.pt"
+    state = checkpoint.load(path)
+    key = next(k for k, v in state["networks"].items() if v.is_floating_point())
+    state["networks"][key] = state["networks"][key] + 1.0
+    checkpoint.save(state, path)
+    return key

@@ -119,14 +119,19 @@ def test_readme_run_command_trains_into_a_new_run_directory(tmp_path):
     assert list(run_dir.glob("events.out.tfevents.*"))
 
 
-def test_resume_from_the_command_line_keeps_the_original_record(tmp_path):
-    args = ["model=mlp", "dataset=grid25", "dataset.source.n=1000", "trainer.steps=2", "trainer.batch_size=8"]
+def test_resume_from_the_command_line_keeps_the_original_record_and_runs_only_the_remaining_steps(tmp_path):
+    args = ["model=mlp", "dataset=grid25", "dataset.source.n=1000", "trainer.steps=2", "trainer.batch_size=8",
+            "trainer.log_every=1"]
     assert run_gantrain(*args, "hydra.run.dir=run", cwd=tmp_path).returncode == 0
     original = (tmp_path / "run" / ".hydra" / "config.yaml").read_text()
     result = run_gantrain("resume=run", "trainer.steps=4", "override_resume=true", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "run" / ".hydra" / "config.yaml").read_text() == original
-    assert "resumed" in (tmp_path / "run" / "gantrain.log").read_text()
+    log = (tmp_path / "run" / "gantrain.log").read_text()
+    assert re.search(r"resumed .+ at step 2\n", log), log
+    first, resumed = re.split(r"resumed .+ at step 2\n", log)
+    steps = [[int(n) for n in re.findall(r"step (\d+): loss/D=", part)] for part in (first, resumed)]
+    assert steps == [[1, 2], [3, 4]]  # each step logged once; the resumed run's only those after its checkpoint
 
 
 def test_multirun_sweep_writes_one_run_directory_per_job(tmp_path):

@@ -4,6 +4,7 @@ resumed run continues the schedule (and the training) exactly where it stopped."
 import pytest
 import torch
 
+from conftest import counting_steps, perturbed_copy
 from gantrain import checkpoint
 from gantrain.cli import build_data, build_family, build_optimizers, seed_everything, train
 from gantrain.data import BatchStream
@@ -47,16 +48,22 @@ def test_every_phase_follows_the_schedule_and_resume_restores_it(compose, tmp_pa
     part = _trainer(cfg, tmp_path / "part", 6)
     for _ in range(5):
         part.train_step()
-    path = part.save()
-    resumed = _trainer(cfg, tmp_path / "part", 6)
-    resumed.load_state_dict(checkpoint.load(path))
-    assert resumed.optimizers["generator"].param_groups[0]["lr"] == pytest.approx(1e-3 * factors[5])
-    for _ in range(1):
-        resumed.train_step()
-    for phase, o in full.optimizers.items():
-        assert resumed.optimizers[phase].param_groups[0]["lr"] == pytest.approx(o.param_groups[0]["lr"])
-    a, b = full.family.state_dict(), resumed.family.state_dict()
+    part.save()
+    weight = perturbed_copy(tmp_path / "part", tmp_path / "perturbed")
+    ends = {}
+    for run in ("part", "perturbed"):
+        resumed = _trainer(cfg, tmp_path / run, 6)
+        resumed.load_state_dict(checkpoint.load(tmp_path / run / "checkpoints" / "last.pt"))
+        assert resumed.optimizers["generator"].param_groups[0]["lr"] == pytest.approx(1e-3 * factors[5])
+        with counting_steps() as taken:
+            resumed.fit()
+        assert taken == [5]  # the resumed leg: the last step only
+        for phase, o in full.optimizers.items():
+            assert resumed.optimizers[phase].param_groups[0]["lr"] == pytest.approx(o.param_groups[0]["lr"])
+        ends[run] = resumed.family.state_dict()
+    a, b = full.family.state_dict(), ends["part"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(ends["perturbed"][weight], a[weight])  # it continued the checkpoint
 
 
 def test_cli_applies_the_schedule_and_refuses_bad_values(compose, tmp_path, quick):

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from conftest import counting_steps, perturbed_copy
 from gantrain import checkpoint
 from gantrain.cli import build_data, build_family, train
 from gantrain.families.progressive import GrowthSchedule
@@ -132,11 +133,21 @@ def test_resume_mid_fade_continues_at_the_same_resolution_and_alpha(compose, tmp
     train(compose(common + ["trainer.steps=12"]), tmp_path / "part")
     state = checkpoint.load(tmp_path / "part" / "checkpoints" / "last.pt")
     assert int(state["networks"]["trained_step"]) == 11  # 12 steps done: steps 0…11, mid-fade
-    resumed = compose([f"resume={tmp_path / 'part'}", "trainer.steps=14", "override_resume=true"])
-    part = train(resumed, tmp_path / "part", overrides=["trainer.steps=14", "override_resume=true"])
+    weight = perturbed_copy(tmp_path / "part", tmp_path / "perturbed")
+    ends = {}
+    for run in ("part", "perturbed"):
+        resumed = compose([f"resume={tmp_path / run}", "trainer.steps=14", "override_resume=true"])
+        with counting_steps() as taken:
+            ends[run] = train(resumed, tmp_path / run, overrides=["trainer.steps=14", "override_resume=true"])
+        assert taken == [12, 13]  # the resumed leg: the last two steps only
+    part = ends["part"]
     assert part["growth/resolution"] == full["growth/resolution"] == 8
     assert part["growth/alpha"] == full["growth/alpha"] == pytest.approx(0.6)
     assert part["loss/D"] == full["loss/D"] and part["loss/G"] == full["loss/G"]
+    networks = {run: checkpoint.load(tmp_path / run / "checkpoints" / "last.pt")["networks"]
+                for run in ("full", "part", "perturbed")}
+    assert all(torch.equal(networks["full"][k], networks["part"][k]) for k in networks["full"])
+    assert not torch.equal(networks["perturbed"][weight], networks["full"][weight])  # it continued the checkpoint
 
     cfg = compose(common + ["trainer.steps=14"])
     build_data(cfg)

@@ -17,6 +17,7 @@ import torch
 
 import gantrain.cli
 import gantrain.losses
+from conftest import counting_steps, perturbed_copy
 from gantrain import checkpoint
 from gantrain.errors import ConfigError
 from gantrain.losses import GANLoss
@@ -46,6 +47,19 @@ def assert_same_networks(a: dict, b: dict) -> None:
 def resume(compose, run_dir: Path, extra=()) -> dict:
     overrides = [f"resume={run_dir}", *extra]
     return gantrain.cli.train(compose(overrides), run_dir, overrides)
+
+
+def assert_resumes_exactly(compose, run: Path, stopped_at: int, reference: dict, tmp_path: Path) -> None:
+    """Resuming ``run`` (checkpointed at step ``stopped_at``) runs steps ``stopped_at`` … STEPS - 1 only and
+    reaches ``reference``; the same checkpoint with one weight changed does not."""
+    weight = perturbed_copy(run, tmp_path / "perturbed")
+    for run_dir in (run, tmp_path / "perturbed"):
+        with counting_steps() as taken:
+            resume(compose, run_dir)
+        assert taken == list(range(stopped_at, STEPS))
+        assert checkpoint.load(run_dir / "checkpoints" / "last.pt")["step"] == STEPS
+    assert_same_networks(networks(run), reference)
+    assert not torch.equal(networks(tmp_path / "perturbed")[weight], reference[weight])
 
 
 @pytest.fixture(scope="module")
@@ -98,9 +112,7 @@ def test_signal_checkpoints_the_step_and_resume_matches_an_uninterrupted_run(sig
     assert signal.getsignal(signum) is handler_before  # the loop's handler is gone with the loop
 
     monkeypatch.setattr(Trainer, "train_step", original)
-    resume(compose, run)
-    assert checkpoint.load(run / "checkpoints" / "last.pt")["step"] == STEPS
-    assert_same_networks(networks(run), reference)
+    assert_resumes_exactly(compose, run, 7, reference, tmp_path)
 
 
 def _gantrain(args, cwd) -> subprocess.Popen:
@@ -153,15 +165,13 @@ def test_sigterm_to_the_console_script_exits_cleanly_with_a_checkpoint(console_r
     assert f"after step {step} " in last and 3 <= step < 1000000
 
 
-def test_kill_9_at_a_random_moment_then_resume_matches_an_uninterrupted_run(console_runs, compose, reference):
+def test_kill_9_at_a_random_moment_then_resume_matches_an_uninterrupted_run(console_runs, compose, reference,
+                                                                           tmp_path):
     """SIGKILL cannot be caught: what survives is the last checkpoint, written atomically before it."""
     run, target = console_runs["kill"]
-    last = run / "checkpoints" / "last.pt"
-    killed_at = checkpoint.load(last)["step"]
+    killed_at = checkpoint.load(run / "checkpoints" / "last.pt")["step"]
     assert target <= killed_at < STEPS, "the kill came after the run ended"
-    resume(compose, run)
-    assert checkpoint.load(last)["step"] == STEPS
-    assert_same_networks(networks(run), reference)
+    assert_resumes_exactly(compose, run, killed_at, reference, tmp_path)
 
 
 # ------------------------------------------------------------------------------------ NaN / Inf

@@ -6,6 +6,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from conftest import counting_steps, perturbed_copy
 from gantrain import checkpoint
 from gantrain.cli import build_data, build_family, build_optimizers, train
 from gantrain.data import BatchStream
@@ -51,8 +52,12 @@ def test_resume_equals_an_uninterrupted_run_parameter_for_parameter(compose, tmp
         common += ["model.generator.width=8", "model.discriminator.width=8"]
     train(compose(common + ["trainer.steps=6"]), tmp_path / "full")
     train(compose(common + ["trainer.steps=3"]), tmp_path / "part")
-    resumed = compose([f"resume={tmp_path / 'part'}", "trainer.steps=6", "override_resume=true"])
-    train(resumed, tmp_path / "part", overrides=["trainer.steps=6", "override_resume=true"])
+    weight = perturbed_copy(tmp_path / "part", tmp_path / "perturbed")
+    for run, extra in (("part", []), ("perturbed", ["trainer.eval_every=0"])):  # no metrics of the perturbed end
+        overrides = ["trainer.steps=6", "override_resume=true", *extra]
+        with counting_steps() as taken:
+            train(compose([f"resume={tmp_path / run}", *overrides]), tmp_path / run, overrides=overrides)
+        assert taken == [3, 4, 5]  # the resumed leg: steps 3…5 only
     full, part = _final_networks(tmp_path / "full"), _final_networks(tmp_path / "part")
     assert full.keys() == part.keys()
     for key in full:
@@ -60,6 +65,7 @@ def test_resume_equals_an_uninterrupted_run_parameter_for_parameter(compose, tmp
     ema_full = checkpoint.load(tmp_path / "full" / "checkpoints" / "last.pt")["ema"]
     ema_part = checkpoint.load(tmp_path / "part" / "checkpoints" / "last.pt")["ema"]
     assert all(torch.equal(ema_full[k], ema_part[k]) for k in ema_full)
+    assert not torch.equal(_final_networks(tmp_path / "perturbed")[weight], full[weight])  # it continued the checkpoint
 
 
 def test_resume_refuses_silent_config_changes(compose, tmp_path, quick):
