@@ -10,8 +10,10 @@ from conftest import compose_config
 import gantrain.cli
 import gantrain.metrics.evaluator as evaluator_module
 from gantrain import checkpoint
+from gantrain.data import take
 from gantrain.errors import ConfigError
 from gantrain.evaluate import evaluate_checkpoint, main, parse_args
+from gantrain.metrics import density_coverage, inception_score, kernel_inception_distance, precision_recall
 
 RUN = ["trainer.steps=4", "trainer.batch_size=16", "trainer.log_every=2", "trainer.sample_every=100",
        "trainer.checkpoint_every=100", "trainer.num_samples=16", "trainer.eval_every=2", "eval.num_samples=60",
@@ -123,3 +125,62 @@ def test_point_datasets_log_the_mode_metrics(compose, tmp_path):
     assert set(k for k in logs if k.startswith("modes/")) == {"modes/captured", "modes/hq_fraction", "modes/reverse_kl"}
     assert 0 <= logs["modes/captured"] <= 8 and 0 <= logs["modes/hq_fraction"] <= 1
     assert (tmp_path / "ring" / "checkpoints" / "last.pt").is_file()
+
+
+def test_eval_num_samples_batch_size_and_seed_choose_the_generated_samples(compose):
+    """eval.num_samples samples, generated eval.batch_size at a time from the fixed inputs eval.seed draws."""
+    cfg = compose(["model=mlp", "dataset=ring8", "eval.num_samples=37", "eval.batch_size=16", "eval.seed=3"])
+    bundle = gantrain.cli.build_data(cfg)
+    family = gantrain.cli.build_family(cfg)
+    family.networks.eval()
+    samples = evaluator_module.build_evaluator(cfg, bundle).sample(family)
+    with torch.no_grad():
+        expected = family.generate(family.fixed_inputs(37, torch.Generator().manual_seed(3)))
+    assert samples.shape == (37, 2)
+    torch.testing.assert_close(samples, expected)
+    other = evaluator_module.build_evaluator(compose(["model=mlp", "dataset=ring8", "eval.seed=4"]), bundle).sample(family)
+    assert not torch.allclose(other[:37], samples)
+
+
+# A classifier whose features and logits tell digits apart (two epochs at lr 0.01; RUN's single epoch at the
+# default lr leaves them nearly constant: too flat to show what a setting changes).
+SCORING = ["model=mlp", "eval.num_samples=60", "eval.classifier.width=4", "eval.classifier.feature_dim=16",
+           "eval.classifier.epochs=2", "eval.classifier.lr=0.01"]
+
+
+@pytest.fixture(scope="module")
+def scored(cache):
+    """The digits, 60 training images scored as generated samples (every metric is then well defined) and
+    their metrics with the default settings."""
+    cfg = compose_config(SCORING + [f"eval.cache_dir={cache}"])
+    bundle = gantrain.cli.build_data(cfg)
+    fake = take(bundle.train, 60)["image"]
+    return bundle, fake, evaluator_module.build_evaluator(cfg, bundle).evaluate(fake)
+
+
+@pytest.mark.parametrize("override,changes", [
+    ("eval.precision_k=1", {"precision", "recall"}),
+    ("eval.density_k=2", {"density", "coverage"}),
+    ("eval.is_splits=3", {"IS"}),
+    ("eval.kid_subsets=3", {"KID"}),
+    ("eval.kid_subset_size=20", {"KID"}),
+    ("eval.seed=1", {"KID"}),  # the KID subsets' draws
+])
+def test_each_eval_setting_changes_exactly_its_metrics(compose, cache, scored, override, changes):
+    """Against the default settings, one eval.* setting changes exactly the metrics it parameterizes, to what
+    their functions compute with its value."""
+    bundle, fake, default = scored
+    cfg = compose(SCORING + [f"eval.cache_dir={cache}", override])
+    evaluator = evaluator_module.build_evaluator(cfg, bundle)
+    metrics = evaluator.evaluate(fake)
+    assert metrics.keys() == default.keys()
+    assert {name.split("/")[0] for name in metrics if metrics[name] != default[name]} == changes
+    e = cfg.eval
+    real = evaluator.split_features("heldout")[0]
+    features, logits = evaluator.extractor.extract(fake)
+    expected = {"IS": inception_score(logits, e.is_splits)[0],
+                "KID": kernel_inception_distance(real, features, e.kid_subsets, e.kid_subset_size, e.seed)[0]}
+    expected["precision"], expected["recall"] = precision_recall(real, features, e.precision_k)
+    expected["density"], expected["coverage"] = density_coverage(real, features, e.density_k)
+    for name in changes:
+        assert metrics[f"{name}/classifier"] == pytest.approx(expected[name], rel=1e-9), name
