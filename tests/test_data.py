@@ -1,4 +1,5 @@
-"""Datasets: shapes, ranges, splits, mixture geometry, on-disk formats and the resumable batch stream."""
+"""Datasets: shapes, ranges, splits, mixture geometry, on-disk formats, the resumable batch stream and the random
+state a resumed run restores."""
 
 import math
 import subprocess
@@ -63,6 +64,41 @@ def test_batch_stream_covers_each_epoch_and_resumes_exactly():
     assert all(torch.equal(x, next(other)["label"]) for x in expected)
 
 
+def test_batch_stream_reshuffles_every_epoch_from_its_seed():
+    data = InMemory(torch.zeros(16, 1), torch.arange(16))
+
+    def epochs(seed, n=3):
+        stream = BatchStream(data, batch_size=4, seed=seed)
+        return [torch.cat([next(stream)["label"] for _ in range(4)]).tolist() for _ in range(n)]
+
+    orders = epochs(0)
+    assert all(sorted(order) == list(range(16)) for order in orders)
+    assert orders[0] != orders[1] and orders[1] != orders[2]  # a fresh permutation each epoch …
+    assert epochs(0) == orders and epochs(1) != orders  # … drawn from the seed
+
+
+def test_rng_state_round_trips_python_numpy_and_torch(tmp_path):
+    """What checkpoint.rng_state saves (through a checkpoint file) puts every global generator back, including
+    the Gaussian values Python and NumPy cache between calls."""
+    import random
+
+    import numpy as np
+
+    from gantrain import checkpoint
+
+    def draw():
+        return random.random(), random.gauss(0, 1), np.random.rand(), np.random.standard_normal(), torch.rand(1).item()
+
+    random.seed(1)
+    np.random.seed(1)
+    torch.manual_seed(1)
+    draw()  # leaves a cached Gaussian in random and numpy
+    checkpoint.save(checkpoint.rng_state(), tmp_path / "rng.pt")
+    expected = [draw() for _ in range(3)]
+    checkpoint.set_rng_state(checkpoint.load(tmp_path / "rng.pt"))
+    assert [draw() for _ in range(3)] == expected
+
+
 def test_batch_stream_refuses_a_split_smaller_than_a_batch():
     with pytest.raises(ValueError, match="fewer than one batch"):
         BatchStream(InMemory(torch.zeros(3, 2)), batch_size=8, seed=0)
@@ -78,6 +114,17 @@ def test_torchvision_sets_read_their_on_disk_format(name, channels, torchvision_
     assert len(bundle.heldout) in (10, 20)
 
 
+def test_uint8_images_are_scaled_by_127_5_to_minus_one_one(torchvision_root):
+    """x / 127.5 − 1: 0 → −1, 51 → −0.6, 255 → 1; MNIST at its own size is its raw pixels so scaled."""
+    from torchvision import datasets
+
+    data = InMemory(torch.tensor([0, 51, 255], dtype=torch.uint8).view(3, 1, 1, 1))
+    assert data.tensors()["image"].flatten().tolist() == pytest.approx([-1.0, -0.6, 1.0])
+    raw = datasets.MNIST(str(torchvision_root), train=True).data  # torchvision's own read of the IDX file
+    images = torchvision_dataset("mnist", root=str(torchvision_root), image_size=28).train.tensors()["image"]
+    assert torch.allclose(images, raw[:, None].float() / 127.5 - 1)
+
+
 def test_torchvision_set_missing_files_gives_one_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="download=true"):
         torchvision_dataset("mnist", root=str(tmp_path))
@@ -89,8 +136,23 @@ def test_image_folder_with_and_without_class_labels(image_folder_root):
     item = labelled.train[0]
     assert item["image"].shape == (3, 16, 16) and 0 <= item["label"] < 3
     assert len(labelled.train) + len(labelled.heldout) == 24 and len(labelled.heldout) == 6
+    train_files, held_files = ({split.dataset.files[i] for i in split.indices}
+                               for split in (labelled.train, labelled.heldout))
+    assert not train_files & held_files and len(train_files | held_files) == 24  # every file in exactly one split
     flat = image_folder(str(image_folder_root), image_size=8, channels=1)
     assert flat.spec.num_classes == 0 and "label" not in flat.train[0] and flat.train[0]["image"].shape == (1, 8, 8)
+
+
+def test_image_folder_pixels_are_scaled_to_minus_one_one(tmp_path):
+    """Black, grey 51 and white files give −1, −0.6 and 1: ToTensor's x / 255, then Normalize(0.5, 0.5)."""
+    from PIL import Image
+
+    for value in (0, 51, 255):
+        Image.new("RGB", (8, 8), (value,) * 3).save(tmp_path / f"{value}.png")
+    dataset = image_folder(str(tmp_path), image_size=8).train.dataset
+    for i, path in enumerate(dataset.files):
+        expected = int(path.stem) / 127.5 - 1
+        assert torch.allclose(dataset[i]["image"], torch.full((3, 8, 8), expected), atol=1e-6), path.name
 
 
 def test_image_folder_refuses_a_missing_folder(tmp_path):

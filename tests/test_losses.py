@@ -31,7 +31,8 @@ def test_minimax_and_nonsaturating_are_goodfellows_log_losses():
     assert losses.nonsaturating_generator(fake).item() == pytest.approx(-mean([math.log(sigmoid(f)) for f in FAKE]), rel=1e-6)
 
 
-@pytest.mark.parametrize("a,b,c", [(0.0, 1.0, 1.0), (-1.0, 1.0, 0.0)])
+# Eq. 9's 0/1/1 and two targets of Theorem 1 (b − c = 1, b − a = 2); the last one moves b off 1
+@pytest.mark.parametrize("a,b,c", [(0.0, 1.0, 1.0), (-1.0, 1.0, 0.0), (0.0, 2.0, 1.0)])
 def test_lsgan_is_mao_eq2(a, b, c):
     loss = losses.lsgan(a, b, c)
     d = 0.5 * mean([(r - b) ** 2 for r in REAL]) + 0.5 * mean([(f - a) ** 2 for f in FAKE])
