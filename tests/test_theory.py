@@ -61,7 +61,9 @@ def test_minimax_discriminator_approaches_the_optimum_and_the_game_value_2jsd_mi
     with torch.no_grad():
         d_x = torch.sigmoid(outputs(d, torch.tensor(x, dtype=torch.float32)[:, None])).numpy()
     d_star = p.pdf(x) / (p.pdf(x) + q.pdf(x))
-    assert np.abs(d_x - d_star).max() < 0.05
+    tolerance = 0.03  # the trained D is within 0.020; an exact D* with logits 20 % too small is 0.050 off
+    assert np.abs(1 / (1 + (q.pdf(x) / p.pdf(x)) ** 0.8) - d_star).max() > tolerance
+    assert np.abs(d_x - d_star).max() < tolerance
 
     m = lambda t: 0.5 * (p.pdf(t) + q.pdf(t))
     jsd = 0.5 * integrate.quad(lambda t: p.pdf(t) * np.log(p.pdf(t) / m(t)), -12, 12)[0] \
@@ -116,8 +118,9 @@ def test_fgan_bound_at_the_optimal_critic_is_the_divergence(name):
 
 
 @pytest.mark.parametrize("name", sorted(losses.F_DIVERGENCES))
-def test_fgan_critic_estimates_the_divergence_within_10_percent(name):
-    """Maximizing the variational bound with a small T network between N(0, 1) and N(1, 1) recovers D_f."""
+def test_fgan_critic_estimates_the_divergence_within_4_percent(name):
+    """Maximizing the variational bound with a small T network between N(0, 1) and N(1, 1) recovers D_f (the
+    worst of the six is 1.4 % off)."""
     sample_p, sample_q = gaussian_sampler(0, 1), gaussian_sampler(1, 1)
     t = fit(small_net(), lambda net, xp, xq, _: losses.fgan_discriminator(outputs(net, xp), outputs(net, xq), name),
             sample_p, sample_q, steps=250, lr=1e-2)
@@ -125,14 +128,15 @@ def test_fgan_critic_estimates_the_divergence_within_10_percent(name):
         xp, xq = held_out(sample_p, sample_q)
         estimate = -losses.fgan_discriminator(outputs(t, xp), outputs(t, xq), name).item()
     truth = f_divergence(name)
-    assert abs(estimate - truth) < 0.1 * abs(truth), (estimate, truth)
+    assert abs(estimate - truth) < 0.04 * abs(truth), (estimate, truth)
 
 
-def test_wgan_gp_critic_estimates_w1_within_10_percent():
+def test_wgan_gp_critic_estimates_w1_from_below_within_5_percent():
     """W1(N(0, 1), N(2, 1)) = 2, the distance between the means. The penalty is soft: for a critic of slope s the
     objective −2s + λ(s − 1)² is best at s = 1 + 1/λ, so the raw estimate E_P[D] − E_Q[D] tends to 2(1 + 1/λ)
     = 2.2. Divided by the critic's largest slope it is a 1-Lipschitz critic's value, a lower bound of W1 by
-    Kantorovich-Rubinstein duality, and that is within 10% of 2.
+    Kantorovich-Rubinstein duality (of the held-out samples' W1, 2.006, on which it is evaluated): it may not
+    exceed that, and it is within 5 % below 2 (1.972).
 
     The critic's last layer starts at zero: in 1D a critic of slope +1 cannot turn to −1 without its gradient
     passing through 0 on the interpolates, which the penalty charges more than the loss gains, so from a random
@@ -153,5 +157,6 @@ def test_wgan_gp_critic_estimates_w1_within_10_percent():
     with torch.no_grad():
         estimate = -losses.wgan_discriminator(outputs(critic, xp), outputs(critic, xq)).item()
     lipschitz = input_gradients(lambda x: outputs(critic, x), torch.linspace(-5, 7, 1201)[:, None]).abs().max().item()
+    w1_held_out = (xp.sort(dim=0).values - xq.sort(dim=0).values).abs().mean().item()  # 1D W1 of equal-size samples
     assert estimate == pytest.approx(2.0 * (1 + 1 / gp.weight), rel=0.1)
-    assert estimate / lipschitz == pytest.approx(2.0, rel=0.1)
+    assert 0.95 * 2.0 <= estimate / lipschitz <= w1_held_out * (1 + 1e-3)  # slack for the slope's 0.01 grid
