@@ -106,6 +106,12 @@ def rng_state() -> dict:
     return state
 
 
+def forked_rng(device: torch.device):
+    """A context after which the CPU generator (and the device's, on CUDA) is as it was before: work done
+    inside (previews, metrics, a classifier's training) never shifts the training's random streams."""
+    return torch.random.fork_rng(devices=[device] if torch.device(device).type == "cuda" else [])
+
+
 def set_rng_state(state: dict) -> None:
     version, internal, gauss_next = state["python"]
     random.setstate((version, tuple(internal), gauss_next))

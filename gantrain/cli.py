@@ -6,6 +6,7 @@ directory under ``outputs/``; ``gantrain resume=<run dir>`` continues one where 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import random
@@ -28,13 +29,14 @@ from gantrain import checkpoint
 from gantrain.data import BatchStream, DataBundle, take
 from gantrain.errors import ConfigError
 from gantrain.families.base import Family
-from gantrain.trainer import NAN_POLICIES, Interrupted, NonFiniteLoss, Trainer
+from gantrain.settings import TrainerSettings
+from gantrain.trainer import Interrupted, NonFiniteLoss, Trainer
 
 log = logging.getLogger("gantrain")
 
 GROUPS = ("model", "loss", "dataset", "optimizer", "regularizer")
-# optimizer keys that set one phase's learning rate in place of optimizer.lr
-PHASE_LR = {"generator": "lr_g", "discriminator": "lr_d"}
+# short optimizer keys for the learning rate of one GAN phase (e.g. TTUR): optimizer.per_phase.<phase>.lr
+PHASE_LR_ALIASES = {"lr_g": "generator", "lr_d": "discriminator"}
 
 
 def config_dir() -> Path:
@@ -67,36 +69,22 @@ OmegaConf.register_new_resolver("gantrain_output_subdir", lambda resume: None if
 
 
 # ------------------------------------------------------------------------------------------ checks
-def check_trainer(cfg: DictConfig) -> None:
-    t = cfg.trainer
-    for key in ("steps", "d_steps", "batch_size", "log_every", "sample_every", "checkpoint_every", "num_samples"):
-        if not isinstance(t[key], int) or t[key] < 1:
-            raise ConfigError(f"trainer.{key}={t[key]!r} must be a positive integer")
-    if not isinstance(t.eval_every, int) or t.eval_every < 0:
-        raise ConfigError(f"trainer.eval_every={t.eval_every!r} must be a non-negative integer (0 = no evaluation)")
-    if not 0.0 <= float(t.ema) < 1.0:
-        raise ConfigError(f"trainer.ema={t.ema} is an EMA decay: use 0 (off) or a value in (0, 1) such as 0.999")
-    if not 0.0 <= float(t.lr_decay_start) <= 1.0:
-        raise ConfigError(f"trainer.lr_decay_start={t.lr_decay_start} is a fraction of trainer.steps: use a value in [0, 1] (1 = no decay)")
-    if not float(t.lr_decay_final) >= 0.0:
-        raise ConfigError(f"trainer.lr_decay_final={t.lr_decay_final} is a learning-rate factor: use 0 or more")
-    if not float(t.grad_clip) >= 0.0:
-        raise ConfigError(f"trainer.grad_clip={t.grad_clip} is a maximum gradient norm: use 0 (off) or more")
-    if t.nan_policy not in NAN_POLICIES:
-        raise ConfigError(f"trainer.nan_policy={t.nan_policy!r}: use stop (end the run) or skip (skip the update)")
-    if t.amp_dtype not in ("bfloat16", "float16"):
-        raise ConfigError(f"trainer.amp_dtype={t.amp_dtype!r}: use bfloat16 or float16")
-    if not isinstance(t.num_workers, int) or t.num_workers < 0:
-        raise ConfigError(f"trainer.num_workers={t.num_workers!r} must be 0 (load in the main process) or more")
+def check_config(cfg: DictConfig) -> TrainerSettings:
+    """Every check the composed config allows before data, networks or optimizers exist; the checked trainer
+    settings."""
+    settings = TrainerSettings.from_config(cfg.trainer)
     if cfg.dataset.kind == "image":
         for key in ("channels", "image_size"):
             value = cfg.dataset[key]
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"dataset.{key}={value!r} must be a positive integer")
-    for key in ("lr", "lr_g", "lr_d"):
-        value = cfg.optimizer.get(key)
+    per_phase = cfg.optimizer.get("per_phase") or {}
+    rates = {**{key: cfg.optimizer.get(key) for key in ("lr", *PHASE_LR_ALIASES)},
+             **{f"per_phase.{p}.lr": options.get("lr") for p, options in per_phase.items()}}
+    for key, value in rates.items():
         if value is not None and not float(value) > 0:
             raise ConfigError(f"optimizer.{key}={value} must be a positive learning rate")
+    return settings
 
 
 def pick_device(name: str) -> torch.device:
@@ -199,15 +187,27 @@ def build_family(cfg: DictConfig) -> Family:
 
 
 def build_optimizers(cfg: DictConfig, family: Family, d_steps: int) -> dict[str, torch.optim.Optimizer]:
+    """One optimizer per phase over the parameters it updates: ``optimizer.*`` for every phase, with
+    ``optimizer.per_phase.<phase>.*`` (and the short ``lr_g``/``lr_d``) overriding it for one."""
     settings = OmegaConf.to_container(cfg.optimizer, resolve=True)
-    phase_lrs = {phase: settings.pop(key, None) for phase, key in PHASE_LR.items()}
-    if isinstance(settings.get("betas"), list):  # optimizer.betas=[0,0.99] from the command line gives an int 0
-        settings["betas"] = tuple(float(beta) for beta in settings["betas"])
-    return {
-        phase: _instantiate(settings, f"optimizer={settings['_target_']}", "; fix the optimizer.* setting",
-                            params=list(family.parameters_of(phase)), lr=phase_lrs.get(phase) or settings["lr"])
-        for phase, _ in family.phases(d_steps)
-    }
+    per_phase = settings.pop("per_phase", None) or {}
+    for key, phase in PHASE_LR_ALIASES.items():
+        lr = settings.pop(key, None)
+        if lr is not None:
+            per_phase.setdefault(phase, {}).setdefault("lr", lr)
+    phases = family.phases(d_steps)
+    names = [p.name for p in phases]
+    unknown = sorted(set(per_phase) - set(names))
+    if unknown:
+        raise ConfigError(f"optimizer settings for a {unknown[0]} phase, but {family.name}'s phases are {', '.join(names)}")
+    optimizers = {}
+    for phase in phases:
+        options = {**settings, **per_phase.get(phase.name, {})}
+        if isinstance(options.get("betas"), list):  # optimizer.betas=[0,0.99] from the command line gives an int 0
+            options["betas"] = tuple(float(beta) for beta in options["betas"])
+        optimizers[phase.name] = _instantiate(options, f"optimizer={settings['_target_']}", "; fix the optimizer.* setting",
+                                              params=list(family.parameters_of(phase)))
+    return optimizers
 
 
 def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> dict[str, float]:
@@ -218,56 +218,33 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> dict
         cfg, state = resume_config(cfg, overrides)
     elif (run_dir / "checkpoints").exists():
         raise ConfigError(f"{run_dir} already holds a run; pass resume={run_dir} to continue it")
-    check_trainer(cfg)
-    device = pick_device(cfg.trainer.device)
-    amp = bool(cfg.trainer.amp)
-    if amp and device.type != "cuda":
+    settings = check_config(cfg)
+    device = pick_device(settings.device)
+    if settings.amp and device.type != "cuda":
         log.warning("trainer.amp=true is for CUDA; training in float32 on %s", device)
-        amp = False
+        settings = dataclasses.replace(settings, amp=False)
     seed_everything(cfg.seed)
 
     bundle = build_data(cfg)
     family = build_family(cfg).to(device)
     if state is not None:  # before the Trainer writes anything into the run dir
         checkpoint.check_compatible(family, state["networks"], str(Path(cfg.resume) / "checkpoints" / "last.pt"))
-    optimizers = build_optimizers(cfg, family, cfg.trainer.d_steps)
+    optimizers = build_optimizers(cfg, family, settings.d_steps)
     try:
-        stream = BatchStream(bundle.train, cfg.trainer.batch_size, seed=cfg.seed, num_workers=cfg.trainer.num_workers)
+        stream = BatchStream(bundle.train, settings.batch_size, seed=cfg.seed, num_workers=settings.num_workers)
     except ValueError as err:
         raise ConfigError(f"dataset={cfg.dataset.name}: {err}; lower trainer.batch_size") from None
     evaluator, best_metric = None, None
-    if cfg.trainer.eval_every > 0:
+    if settings.eval_every > 0:
         from gantrain.metrics.evaluator import best_metric_name, build_evaluator, higher_is_better
 
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):  # training's streams stay
-            evaluator = build_evaluator(cfg, bundle, device)  # as seeded, cached classifier or not
+        with checkpoint.forked_rng(device):  # training's streams stay as seeded, cached classifier or not
+            evaluator = build_evaluator(cfg, bundle, device)
         best_metric = best_metric_name(cfg, evaluator)
-    trainer = Trainer(
-        family,
-        stream,
-        optimizers,
-        run_dir,
-        steps=cfg.trainer.steps,
-        d_steps=cfg.trainer.d_steps,
-        log_every=cfg.trainer.log_every,
-        sample_every=cfg.trainer.sample_every,
-        checkpoint_every=cfg.trainer.checkpoint_every,
-        amp=amp,
-        amp_dtype=cfg.trainer.amp_dtype,
-        ema=cfg.trainer.ema,
-        num_samples=cfg.trainer.num_samples,
-        preview_real=take(bundle.heldout, cfg.trainer.num_samples)["image"],
-        seed=cfg.seed,
-        config_yaml=OmegaConf.to_yaml(cfg, resolve=True),
-        eval_every=cfg.trainer.eval_every,
-        evaluator=evaluator,
-        best_metric=best_metric,
-        best_higher=best_metric is not None and higher_is_better(best_metric),
-        nan_policy=cfg.trainer.nan_policy,
-        lr_decay_start=float(cfg.trainer.lr_decay_start),
-        lr_decay_final=float(cfg.trainer.lr_decay_final),
-        grad_clip=float(cfg.trainer.grad_clip),
-    )
+    trainer = Trainer(family, stream, optimizers, run_dir, settings=settings, heldout=take(bundle.heldout, settings.num_samples),
+                      evaluator=evaluator, best_metric=best_metric,
+                      best_higher=best_metric is not None and higher_is_better(best_metric),
+                      seed=cfg.seed, config_yaml=OmegaConf.to_yaml(cfg, resolve=True))
     if state is not None:
         trainer.load_state_dict(state, source=str(Path(cfg.resume) / "checkpoints" / "last.pt"))
         log.info("resumed %s at step %d", run_dir, trainer.step)

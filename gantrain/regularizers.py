@@ -1,6 +1,8 @@
 """Regularizers of the discriminator (and generator): penalties, constraints and parametrizations.
 
-A regularizer implements any of these hooks; the GAN family calls each one at its point of the step:
+A regularizer implements any of these hooks; the GAN family calls each one at its point of the step. Networks
+come by role (``networks["discriminator"]``: the family's discriminator, or a list of them where it has
+several, as CycleGAN does), never by a family's own names:
 
 - ``setup(networks)``: once, before the optimizers exist (e.g. to add a parametrization);
 - ``discriminator_penalty(critic, real, fake, step, real_outputs)``: a term added to D's loss, where ``critic``
@@ -8,7 +10,8 @@ A regularizer implements any of these hooks; the GAN family calls each one at it
   on ``real`` from the loss's own forward pass; ``real`` requires grad when ``needs_real_gradients(step)``
   says so, so that a penalty on ∇ₓD(x) at the real samples (R1) needs no second forward pass;
 - ``generator_penalty(generator, step)``: a term added to G's loss;
-- ``after_update(phase, networks)``: after the optimizer step of ``phase`` (e.g. to clip weights).
+- ``after_update(role, networks)``: after an optimizer step that updated the networks of ``role`` (e.g. to clip
+  the discriminators' weights).
 
 Several combine (``regularizer=[spectral_norm,r1]``); ``check_combination`` warns of a combination that
 breaks the loss's assumptions and refuses a contradictory one.
@@ -17,7 +20,7 @@ breaks the loss's assumptions and refuses a contradictory one.
 from __future__ import annotations
 
 import logging
-from typing import Callable, Mapping, Optional
+from typing import Callable, Mapping, Optional, Sequence, Union
 
 import torch
 from torch import nn
@@ -56,8 +59,14 @@ class Regularizer:
     def generator_penalty(self, generator: nn.Module, step: int) -> Optional[Tensor]:
         return None
 
-    def after_update(self, phase: str, networks: Mapping[str, nn.Module]) -> None:
+    def after_update(self, role: str, networks: Mapping[str, nn.Module]) -> None:
         pass
+
+
+def networks_of(networks: Mapping[str, Union[nn.Module, Sequence[nn.Module]]], role: str) -> list[nn.Module]:
+    """The networks of ``role``: one network or a list of them."""
+    found = networks.get(role, [])
+    return [found] if isinstance(found, nn.Module) else list(found)
 
 
 def check_combination(loss: GANLoss, regularizers: Mapping[str, Regularizer]) -> None:
@@ -89,9 +98,8 @@ def input_gradients(critic: Callable[[Tensor], Tensor], x: Tensor, outputs: Opti
 def _per_sample_normalization(networks: Mapping[str, nn.Module], who: str) -> None:
     """Swap the discriminator's batch norm for layer norm: a gradient penalty treats each sample's gradient on
     its own, which batch statistics couple (WGAN-GP, Gulrajani et al. 2017, §4, recommends layer norm)."""
-    discriminator = networks["discriminator"]
     swapped = []
-    for parent_name, parent in list(discriminator.named_modules()):
+    for parent_name, parent in [m for d in networks_of(networks, "discriminator") for m in d.named_modules()]:
         for child_name, child in list(parent.named_children()):
             if isinstance(child, nn.modules.batchnorm._BatchNorm):
                 setattr(parent, child_name, norm_2d("layer", child.num_features))
@@ -115,10 +123,11 @@ class WeightClip(Regularizer):
         self.clip = float(clip)
 
     @torch.no_grad()
-    def after_update(self, phase: str, networks: Mapping[str, nn.Module]) -> None:
-        if phase == "discriminator":
-            for p in networks["discriminator"].parameters():
-                p.clamp_(-self.clip, self.clip)
+    def after_update(self, role: str, networks: Mapping[str, nn.Module]) -> None:
+        if role == "discriminator":
+            for d in networks_of(networks, role):
+                for p in d.parameters():
+                    p.clamp_(-self.clip, self.clip)
 
 
 class GradientPenalty(Regularizer):
@@ -199,8 +208,8 @@ class SpectralNorm(Regularizer):
         self.power_iterations = power_iterations
 
     def setup(self, networks: Mapping[str, nn.Module]) -> None:
-        for name in self.networks:
-            for module in list(networks[name].modules()):
+        for role in self.networks:
+            for module in [m for net in networks_of(networks, role) for m in net.modules()]:
                 if isinstance(module, WEIGHT_LAYERS):
                     spectral_norm(module, n_power_iterations=self.power_iterations)
 
@@ -216,7 +225,7 @@ class Orthogonal(Regularizer):
         self.weight = float(weight)
 
     def setup(self, networks: Mapping[str, nn.Module]) -> None:
-        if not any(isinstance(m, WEIGHT_LAYERS) for m in networks["generator"].modules()):
+        if not any(isinstance(m, WEIGHT_LAYERS) for g in networks_of(networks, "generator") for m in g.modules()):
             raise ValueError("orthogonal regularization needs linear or conv layers in the generator, and it has none")
 
     def generator_penalty(self, generator: nn.Module, step: int) -> Tensor:

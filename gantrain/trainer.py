@@ -1,11 +1,9 @@
-"""The one training loop. It knows nothing of specific models or methods: a Family supplies the steps."""
+"""The one training loop. It knows nothing of specific models or methods: a Family supplies the phases and losses
+(gantrain/families/base.py), an Updater turns losses into updates (gantrain/loop/update.py)."""
 
 from __future__ import annotations
 
 import logging
-import math
-import signal
-import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,287 +16,149 @@ from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from gantrain import checkpoint
-from gantrain.data import BatchStream
+from gantrain.data import BatchStream, to_device
 from gantrain.errors import ConfigError
 from gantrain.families.base import Family
+from gantrain.loop.guards import Interrupted, NanGuard, NonFiniteLoss, StopSignals
+from gantrain.loop.records import BestMetric, ScalarLog
+from gantrain.loop.update import Updater, ema_with_warmup
+from gantrain.settings import TrainerSettings
 from gantrain.visualize import save_preview
 
+__all__ = ["Interrupted", "NonFiniteLoss", "Trainer"]
 log = logging.getLogger(__name__)
-
-NAN_POLICIES = ("stop", "skip")
-
-
-class NonFiniteLoss(RuntimeError):
-    """A loss was NaN or Inf under ``nan_policy="stop"``: the run stopped without saving the bad weights."""
-
-
-class Interrupted(Exception):
-    """SIGINT or SIGTERM arrived: the step in progress was finished and checkpointed, then the loop stopped."""
-
-    def __init__(self, signum: int, step: int, checkpoint: Path):
-        self.signum, self.step, self.checkpoint = signum, step, checkpoint
-        super().__init__(f"{signal.Signals(signum).name} after step {step}: saved {checkpoint}")
-
-
-def _nonfinite_terms(terms: dict[str, torch.Tensor]) -> str:
-    return ", ".join(f"{k}={v.float().mean().item():.4g}" for k, v in terms.items() if not torch.isfinite(v).all())
-
-
-def ema_with_warmup(decay: float):
-    """EMA update with the decay min(decay, (1 + n) / (10 + n)) after n updates (the warm-up of TensorFlow's
-    ExponentialMovingAverage with num_updates), so early averages do not cling to the initial weights.
-    Computed on the device: no host sync per update."""
-
-    def average(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged: torch.Tensor) -> None:
-        n = num_averaged.float()
-        weight = 1.0 - torch.clamp((1.0 + n) / (10.0 + n), max=decay)
-        for a, c in zip(averaged, current):
-            if a.is_floating_point():
-                a.lerp_(c, weight.to(a.dtype))
-            else:  # integer buffers (batch-norm counters) follow the network
-                a.copy_(c)
-
-    return average
-
-
-def linear_decay(steps: int, start: float, final: float):
-    """The learning-rate factor of ``LambdaLR`` after n steps: 1 until ``start`` × ``steps``, then linear down to
-    ``final`` at ``steps`` (e.g. start 0.5, final 0: constant for the first half, then annealed to zero).
-    start = 1 keeps the learning rate constant."""
-    first = start * steps
-
-    def factor(n: int) -> float:
-        if n <= first or steps <= first:
-            return 1.0
-        return 1.0 + (final - 1.0) * min(1.0, (n - first) / (steps - first))
-
-    return factor
 
 
 class Trainer:
-    """Runs ``steps`` training steps of ``family``; each step runs every phase of ``family.phases(d_steps)``.
+    """Runs ``settings.steps`` training steps of ``family`` (gantrain/settings.py documents every setting; they
+    may also be given as keywords).
 
-    Every ``log_every`` steps it logs the mean of each logged term since the last log, gradient norms,
-    learning rates and images/s to TensorBoard; every ``sample_every`` steps it saves a preview generated
-    from fixed inputs; every ``checkpoint_every`` steps (and at the end) it writes ``checkpoints/last.pt``.
-    ``lr_decay_start < 1`` anneals every optimizer's learning rate linearly from that fraction of ``steps`` to
-    ``lr_decay_final`` times its value at the last step (one ``LambdaLR`` per phase, stepped once per training
-    step, saved in checkpoints). ``ema > 0`` keeps an exponential moving average (decay ``ema``, warmed up) of the sampling network,
-    used for previews and metrics. Every ``eval_every`` steps (and at the end; 0 = never) ``evaluator`` scores samples of the
-    sampling network: its metrics are logged, and the checkpoint with the best ``best_metric`` so far (larger
-    is better when ``best_higher``) is kept as ``checkpoints/best.pt``; the last evaluation also runs the
-    evaluator's memorization check. ``evaluator`` provides ``sample(family, network) -> samples``,
-    ``evaluate(samples) -> {name: value}`` and ``memorization(samples, out_dir, writer, step) -> {name: value}``
-    (gantrain.metrics.Evaluator).
+    Every ``log_every`` steps it logs the mean of each logged term since the last log, the gradient norms of
+    the last step, learning rates and images/s to TensorBoard; every ``sample_every`` steps it saves previews
+    made from fixed inputs (``family.fixed_inputs`` of the fixed ``heldout`` batch); every ``eval_every`` steps
+    (and at the end) ``evaluator`` scores samples of the sampling network (EMA copy if any) and the checkpoint
+    with the best ``best_metric`` so far is kept as ``checkpoints/best.pt``; every ``checkpoint_every`` steps
+    (and at the end) it writes ``checkpoints/last.pt``. ``evaluator`` provides ``sample(family, network)``,
+    ``evaluate(samples)`` and ``memorization(samples, out_dir, writer, step)`` (gantrain.metrics.Evaluator).
 
-    A loss that is NaN or Inf either stops the run (``nan_policy="stop"``: ``NonFiniteLoss`` names the step,
-    the loss terms and the last good checkpoint; nothing is saved after it) or is skipped without updating
-    anything (``nan_policy="skip"``: counted as ``nonfinite/skipped_updates``). SIGINT and SIGTERM finish the
-    step in progress, write the checkpoint and raise ``Interrupted``; a second signal acts at once.
+    A NaN or Inf loss stops the run or skips its update (``nan_policy``, gantrain/loop/guards.py). SIGINT and
+    SIGTERM finish the step in progress, write the checkpoint and raise ``Interrupted``.
     """
 
-    def __init__(
-        self,
-        family: Family,
-        stream: BatchStream,
-        optimizers: dict[str, torch.optim.Optimizer],
-        run_dir: Path,
-        *,
-        steps: int,
-        d_steps: int = 1,
-        log_every: int = 50,
-        sample_every: int = 500,
-        checkpoint_every: int = 1000,
-        amp: bool = False,
-        amp_dtype: str = "bfloat16",
-        ema: float = 0.0,
-        num_samples: int = 64,
-        preview_real: Optional[torch.Tensor] = None,
-        seed: int = 0,
-        config_yaml: str = "",
-        eval_every: int = 0,
-        evaluator=None,
-        best_metric: Optional[str] = None,
-        best_higher: bool = False,
-        nan_policy: str = "stop",
-        lr_decay_start: float = 1.0,
-        lr_decay_final: float = 0.0,
-        grad_clip: float = 0.0,
-    ):
-        if nan_policy not in NAN_POLICIES:
-            raise ConfigError(f"trainer.nan_policy={nan_policy!r}: use one of {', '.join(NAN_POLICIES)}")
-        self.family, self.stream, self.optimizers = family, stream, optimizers
-        self.run_dir = Path(run_dir)
-        self.steps, self.d_steps = steps, d_steps
-        self.log_every, self.sample_every, self.checkpoint_every = log_every, sample_every, checkpoint_every
+    def __init__(self, family: Family, stream: BatchStream, optimizers: dict[str, torch.optim.Optimizer],
+                 run_dir: Path, *, settings: Optional[TrainerSettings] = None, heldout: Optional[dict] = None,
+                 evaluator=None, best_metric: Optional[str] = None, best_higher: bool = False, seed: int = 0,
+                 config_yaml: str = "", **fields):
+        self.settings = s = settings if settings is not None else TrainerSettings(**fields)
+        self.family, self.stream, self.run_dir = family, stream, Path(run_dir)
         self.device = family.device
-        self.amp_dtype = getattr(torch, amp_dtype)
-        self.amp = amp
-        self.grad_clip = grad_clip
-        self.schedulers = {phase: torch.optim.lr_scheduler.LambdaLR(o, linear_decay(steps, lr_decay_start, lr_decay_final))
-                           for phase, o in optimizers.items()}
-        self.scalers = {
-            phase: torch.amp.GradScaler(self.device.type, enabled=amp and self.amp_dtype == torch.float16)
-            for phase in optimizers
-        }
+        self.phases = family.phases(s.d_steps)
+        self.updater = Updater(optimizers, self.device, steps=s.steps, accumulate=s.accumulate, amp=s.amp,
+                               amp_dtype=s.amp_dtype, grad_clip=s.grad_clip, lr_decay_start=s.lr_decay_start,
+                               lr_decay_final=s.lr_decay_final)
         sampler = family.networks[family.sample_network]
-        self.ema = AveragedModel(sampler, multi_avg_fn=ema_with_warmup(ema), use_buffers=True) if ema > 0 else None
-        fixed = family.fixed_inputs(num_samples, torch.Generator().manual_seed(seed))
-        self.fixed_inputs = {k: v.to(self.device) for k, v in fixed.items()}
-        self.preview_real = preview_real
+        self.ema = AveragedModel(sampler, multi_avg_fn=ema_with_warmup(s.ema), use_buffers=True) if s.ema > 0 else None
+        self.heldout = heldout or {}
+        self.fixed_inputs = to_device(family.fixed_inputs(s.num_samples, torch.Generator().manual_seed(seed), self.heldout),
+                                      self.device)
         self.config_yaml = config_yaml
+        self.evaluator = evaluator
+        self.eval_every = s.eval_every if evaluator is not None else 0
+        self.best = BestMetric(best_metric, best_higher)
+        self.guard = NanGuard(s.nan_policy, self.run_dir)
+        self.signals = StopSignals()
         self.step = 0
         self.writer = SummaryWriter(str(self.run_dir))
         self.last_logs: dict[str, float] = {}
-        self.eval_every = eval_every if evaluator is not None else 0
-        self.evaluator, self.best_metric, self.best_higher = evaluator, best_metric, best_higher
-        self.best_value: Optional[float] = None
         self.last_metrics: dict[str, float] = {}
-        self.nan_policy, self.skipped_updates = nan_policy, 0
-        self._unchecked: list[tuple[int, str, torch.Tensor, dict]] = []  # (step, phase, isfinite(loss), terms)
         self.last_checkpoint: Optional[tuple[Path, int]] = None
-        self._stop_signal: Optional[int] = None
 
-    # ---------------------------------------------------------------- one update
-    def _update(self, phase: str, loss: torch.Tensor, logs: dict, measure: bool) -> None:
-        optimizer, scaler = self.optimizers[phase], self.scalers[phase]
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        if measure or self.grad_clip:
-            scaler.unscale_(optimizer)
-            params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-            # the norm before clipping (Ho et al. 2020 clip every network's global norm at 1)
-            norm = torch.nn.utils.clip_grad_norm_(params, self.grad_clip or float("inf"))
-            if measure:
-                logs[f"grad_norm/{phase}"] = norm.detach()
-        scaler.step(optimizer)
-        scaler.update()
+    @property
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return self.updater.optimizers
 
-    def _admit(self, phase: str, loss: torch.Tensor, terms: dict) -> bool:
-        """Whether this loss may update the weights.
-
-        ``stop``: always; ``isfinite(loss)`` stays on the device until ``check_finite`` reads the queue at
-        the next log, preview, evaluation or checkpoint step (one sync there), so the loop never waits for
-        the device on its account. ``skip``: only a finite loss; deciding needs its value now, one sync per
-        update (as GradScaler's own skip of an update with Inf gradients).
-        """
-        finite = torch.isfinite(loss.detach())
-        if self.nan_policy == "stop":
-            self._unchecked.append((self.step + 1, phase, finite, terms))
-            return True
-        if finite.item():
-            return True
-        self.skipped_updates += 1
-        log.warning("step %d: %s loss is not finite (%s): update skipped (%d so far)",
-                    self.step + 1, phase, _nonfinite_terms(terms) or "total", self.skipped_updates)
-        return False
-
-    def check_finite(self) -> None:
-        """Raise ``NonFiniteLoss`` for the first queued update whose loss was NaN or Inf."""
-        pending, self._unchecked = self._unchecked, []
-        if not pending or bool(torch.stack([finite for _, _, finite, _ in pending]).all()):
-            return
-        step, phase, _, terms = next(p for p in pending if not bool(p[2]))
-        what = _nonfinite_terms(terms) or f"the total {phase} loss (its logged terms are finite)"
-        if self.last_checkpoint is None:
-            last = "no checkpoint was written before it: start again"
-        else:
-            path, good = self.last_checkpoint
-            last = (f"the last good checkpoint is {path} (step {good}): continue it with "
-                    f"gantrain resume={self.run_dir} override_resume=true")
-        raise NonFiniteLoss(
-            f"non-finite loss at step {step} ({phase} update): {what}; stopped without saving. {last} "
-            f"and a lower learning rate (optimizer.lr=...), or with trainer.nan_policy=skip to skip such updates"
-        )
-
-    @contextmanager
-    def _stopping_on_signals(self):
-        """SIGINT and SIGTERM (a cluster's preemption) ask the loop to stop after the step in progress; the
-        handlers in place before come back at once, so a second signal acts immediately."""
-        if threading.current_thread() is not threading.main_thread():  # only it receives signals
-            yield
-            return
-        previous = {}
-
-        def request_stop(signum, frame):
-            self._stop_signal = signum
-            for s, handler in previous.items():
-                signal.signal(s, handler)
-
-        for s in (signal.SIGINT, signal.SIGTERM):
-            previous[s] = signal.signal(s, request_stop) or signal.SIG_DFL
-        try:
-            yield
-        finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
-
-    def _next_batch(self) -> dict:
-        return {k: v.to(self.device, non_blocking=True) for k, v in next(self.stream).items()}
-
+    # ---------------------------------------------------------------- one step
     def train_step(self, measure: bool = False) -> dict[str, torch.Tensor]:
-        """One step: every phase's updates. Returns the logged terms summed over repeated updates' means."""
+        """Every phase's updates, then the EMA. Returns the logged terms, each a phase's mean over its updates
+        and micro-batches, and when ``measure`` each phase's gradient norm (``grad_norm/<phase>``, the mean
+        over its updates)."""
         logs: dict[str, torch.Tensor] = {}
-        for phase, repeats in self.family.phases(self.d_steps):
-            for _ in range(repeats):
-                batch = self._next_batch()
-                with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
-                    loss, terms = self.family.loss(phase, batch, self.step)
-                if not self._admit(phase, loss, terms):
+        for phase in self.phases:
+            for _ in range(phase.repeats):
+                done = self._update(phase, measure)
+                if done is None:  # skipped (nan_policy=skip)
                     continue
-                self._update(phase, loss, terms, measure)
-                self.family.after_update(phase, self.step)
-                if self.ema is not None and phase == self.family.sample_network:
-                    self.ema.update_parameters(self.family.networks[phase])
+                terms, norm = done
                 for k, v in terms.items():
-                    logs[k] = logs.get(k, 0.0) + v.float() / repeats
+                    logs[k] = logs.get(k, 0.0) + v.float() / (phase.repeats * self.settings.accumulate)
+                if norm is not None:
+                    key = f"grad_norm/{phase.name}"
+                    logs[key] = logs.get(key, 0.0) + norm / phase.repeats
+        if self.ema is not None:
+            self.ema.update_parameters(self.family.networks[self.family.sample_network])
         self.step += 1
-        for scheduler in self.schedulers.values():
-            scheduler.step()
+        self.updater.end_of_step()
         return logs
+
+    def _update(self, phase, measure: bool) -> Optional[tuple[dict[str, torch.Tensor], Optional[torch.Tensor]]]:
+        """One optimizer update of ``phase`` over ``accumulate`` micro-batches: the terms summed over them and
+        the gradient norm when ``measure``; None if a non-finite loss skipped it."""
+        self.updater.begin(phase.name)
+        summed: dict[str, torch.Tensor] = {}
+        for _ in range(self.settings.accumulate):
+            batch = to_device(next(self.stream), self.device) if phase.takes_batch else {}
+            with self.updater.autocast():
+                loss, terms = self.family.loss(phase.name, batch, self.step)
+            if not self.guard.admit(self.step + 1, phase.name, loss, terms):
+                self.updater.begin(phase.name)  # drop what earlier micro-batches accumulated
+                return None
+            self.updater.backward(phase.name, loss)
+            for k, v in terms.items():
+                summed[k] = summed.get(k, 0.0) + v
+        norm = self.updater.step(phase.name, measure)
+        self.family.after_update(phase.name, self.step)
+        return summed, norm
 
     # ---------------------------------------------------------------- the loop
     def fit(self) -> dict[str, float]:
-        sums: dict[str, torch.Tensor] = {}
-        count, images, tic = 0, 0, time.perf_counter()
-        batch_images = self.stream.sampler.batch_size * sum(r for _, r in self.family.phases(self.d_steps))
-        self._stop_signal = None
-        with logging_redirect_tqdm(), tqdm(total=self.steps, initial=self.step, desc=self.family.name, dynamic_ncols=True) as bar, \
-                self._stopping_on_signals():
-            while self.step < self.steps:
-                logs = self.train_step(measure=(self.step + 1) % self.log_every == 0)
-                for k, v in logs.items():
-                    sums[k] = sums.get(k, 0.0) + v
-                count, images = count + 1, images + batch_images
+        s = self.settings
+        scalars, images, tic = ScalarLog(), 0, time.perf_counter()
+        batch_images = self.stream.sampler.batch_size * s.accumulate * sum(p.repeats for p in self.phases if p.takes_batch)
+        with logging_redirect_tqdm(), tqdm(total=s.steps, initial=self.step, desc=self.family.name, dynamic_ncols=True) as bar, \
+                self.signals.active():
+            while self.step < s.steps:
+                scalars.add(self.train_step(measure=(self.step + 1) % s.log_every == 0))
+                images += batch_images
                 bar.update(1)
-                periodic = (self.log_every, self.sample_every, self.eval_every, self.checkpoint_every)
-                if self._unchecked and (self.step == self.steps or self._stop_signal is not None or len(self._unchecked) >= 1024
-                                        or any(n and self.step % n == 0 for n in periodic)):
-                    self.check_finite()  # before anything logs, evaluates or saves these weights
-                if self.step % self.log_every == 0 or self.step == self.steps:
-                    elapsed = time.perf_counter() - tic
-                    self._log_scalars({k: (v / count).item() for k, v in sums.items()}, images / elapsed, count / elapsed)
+                stop = self.signals.received is not None
+                due = {name: self.step % every == 0 or self.step == s.steps
+                       for name, every in (("log", s.log_every), ("sample", s.sample_every),
+                                           ("eval", self.eval_every), ("save", s.checkpoint_every)) if every}
+                if self.guard.pending and (stop or any(due.values()) or len(self.guard.pending) >= 1024):
+                    self.guard.check(self.last_checkpoint)  # before anything logs, evaluates or saves these weights
+                if due["log"]:
+                    elapsed, steps = time.perf_counter() - tic, scalars.count
+                    self._log_scalars(scalars.means(), images / elapsed, steps / elapsed)
                     bar.set_postfix({k.split("/")[-1]: f"{v:.3g}" for k, v in self.last_logs.items() if k.startswith("loss/")})
-                    sums, count, images, tic = {}, 0, 0, time.perf_counter()
-                if self.step % self.sample_every == 0 or self.step == self.steps:
+                    images, tic = 0, time.perf_counter()
+                if due["sample"]:
                     self.preview()
-                if self.eval_every and (self.step % self.eval_every == 0 or self.step == self.steps):
-                    tic += self.evaluate(final=self.step == self.steps)  # not counted in images/s
-                if self.step % self.checkpoint_every == 0 or self.step == self.steps:
+                if due.get("eval"):
+                    tic += self.evaluate(final=self.step == s.steps)  # not counted in images/s
+                if due["save"]:
                     self.save()
-                if self._stop_signal is not None and self.step < self.steps:
+                if stop and self.step < s.steps:
                     path = self.save()
                     self.writer.flush()
-                    raise Interrupted(self._stop_signal, self.step, path)
+                    raise Interrupted(self.signals.received, self.step, path)
         self.writer.flush()
         return {**self.last_logs, **self.last_metrics}
 
     def _log_scalars(self, means: dict[str, float], images_per_s: float, steps_per_s: float) -> None:
-        # grad norms are measured on the last step of the interval only
         means.update({"speed/images_per_s": images_per_s, "speed/steps_per_s": steps_per_s})
-        means.update({f"lr/{p}": o.param_groups[0]["lr"] for p, o in self.optimizers.items()})
-        if self.nan_policy == "skip":
-            means["nonfinite/skipped_updates"] = self.skipped_updates
+        means.update(self.updater.learning_rates())
+        if self.settings.nan_policy == "skip":
+            means["nonfinite/skipped_updates"] = self.guard.skipped
         for k, v in means.items():
             self.writer.add_scalar(k, v, self.step)
         self.last_logs = means
@@ -306,39 +166,38 @@ class Trainer:
 
     # ---------------------------------------------------------------- samples
     def sampling_network(self) -> torch.nn.Module:
-        return self.ema.module if self.ema is not None else self.family.networks[self.family.sample_network]
+        return self.family.sampling_network(self.ema.module if self.ema is not None else None)
 
     @contextmanager
     def _evaluating(self):
-        """The sampling network (EMA copy if any) in eval mode, without gradients, on forked random
-        generators: previews and metrics (taken at steps that differ between a resumed and an uninterrupted
+        """The sampling network (EMA copy if any) in eval mode, without gradients, on forked RNG states:
+        previews and metrics (taken at steps that differ between a resumed and an uninterrupted
         run) never shift the training's random streams."""
         net = self.sampling_network()
         was_training = net.training
         net.eval()
         try:
-            with torch.no_grad(), torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            with torch.no_grad(), checkpoint.forked_rng(self.device):
                 yield net
         finally:
             net.train(was_training)
 
-    def sample(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    def sample(self, inputs: dict) -> torch.Tensor:
         """Generate from ``inputs`` with the sampling network (EMA copy if any) in eval mode."""
         with self._evaluating() as net:
             return self.family.generate(inputs, net)
 
     def preview(self) -> Path:
         """Save the fixed-input samples (and the family's extra previews) as PNGs and TensorBoard images."""
+        heldout = to_device(self.heldout, self.device)
         with self._evaluating() as net:
             samples = self.family.generate(self.fixed_inputs, net)
-            extras = self.family.previews(net, self.fixed_inputs, self.preview_real.to(self.device))
-        labels = self.fixed_inputs.get("label")
-        nrow = int(labels.max()) + 1 if labels is not None else None
+            extras = self.family.previews(net, self.fixed_inputs, heldout)
+        real = self.heldout.get("image")
         path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
-        save_preview(samples, self.preview_real, path, self.writer, self.step, nrow=nrow)
+        save_preview(samples, real, path, self.writer, self.step, nrow=self.family.preview_columns(self.fixed_inputs))
         for tag, images in extras.items():
-            save_preview(images, self.preview_real, self.run_dir / "samples" / f"{tag}_step_{self.step:07d}.png",
-                         self.writer, self.step, tag=tag)
+            save_preview(images, real, self.run_dir / "samples" / f"{tag}_step_{self.step:07d}.png", self.writer, self.step, tag=tag)
         return path
 
     # ---------------------------------------------------------------- evaluation
@@ -355,11 +214,7 @@ class Trainer:
             self.writer.add_scalar(k, v, self.step)
         self.last_metrics = metrics
         log.info("step %d: %s", self.step, ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
-        value = metrics.get(self.best_metric)
-        if value is not None and not math.isnan(value) and (
-            self.best_value is None or (value > self.best_value if self.best_higher else value < self.best_value)
-        ):
-            self.best_value = value
+        if self.best.improves(metrics):
             checkpoint.save({**self.state_dict(), "metrics": metrics}, self.run_dir / "checkpoints" / "best.pt")
         return time.perf_counter() - tic
 
@@ -369,41 +224,29 @@ class Trainer:
             "family": self.family.name,
             "step": self.step,
             "networks": self.family.state_dict(),
-            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
-            "scalers": {k: s.state_dict() for k, s in self.scalers.items()},
-            "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
+            **self.updater.state_dict(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "data": self.stream.state_dict(),
             "rng": checkpoint.rng_state(),
             "config": self.config_yaml,
-            "best": self.best_value,
-            "skipped_updates": self.skipped_updates,
+            "best": self.best.value,
+            "skipped_updates": self.guard.skipped,
         }
 
     def load_state_dict(self, state: dict, source: str = "the checkpoint") -> None:
         """Continue from ``state`` (``source`` names it in errors). TensorBoard events the interrupted run
         logged after this checkpoint are dropped (``purge_step``), so its curves do not double back."""
-        if state.get("family", self.family.name) != self.family.name:
+        if state["family"] != self.family.name:
             raise ConfigError(f"{source} is of a {state['family']} run, not {self.family.name}: use a checkpoint of this model")
         checkpoint.restore(self.family, state["networks"], source)
-        for k, o in self.optimizers.items():
-            o.load_state_dict(state["optimizers"][k])
-        for k, s in self.scalers.items():
-            s.load_state_dict(state["scalers"][k])
-        for k, s in self.schedulers.items():  # checkpoints of older versions have none: resume at this step's lr
-            if "schedulers" in state:
-                s.load_state_dict(state["schedulers"][k])
-            else:
-                s.last_epoch = int(state["step"])
-                for group, base in zip(s.optimizer.param_groups, s.base_lrs):
-                    group["lr"] = base * s.lr_lambdas[0](s.last_epoch)
+        self.updater.load_state_dict(state)
         if self.ema is not None:
             self.ema.load_state_dict(state["ema"])
         self.stream.load_state_dict(state["data"])
         checkpoint.set_rng_state(state["rng"])
         self.step = int(state["step"])
-        self.best_value = state.get("best")
-        self.skipped_updates = int(state.get("skipped_updates", 0))
+        self.best.value = state["best"]
+        self.guard.skipped = int(state["skipped_updates"])
         self.last_checkpoint = (self.run_dir / "checkpoints" / "last.pt", self.step)
         self.writer.close()
         self.writer = SummaryWriter(str(self.run_dir), purge_step=self.step + 1)  # events up to the checkpoint stay

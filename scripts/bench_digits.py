@@ -71,7 +71,7 @@ def train_for(method: str, args, evaluators: dict) -> tuple[dict, torch.Tensor]:
     evaluator = evaluators["digits"]
     with tempfile.TemporaryDirectory() as run_dir:
         trainer = Trainer(family, stream, optimizers, Path(run_dir), steps=10**9, d_steps=cfg.trainer.d_steps,
-                          ema=cfg.trainer.ema, num_samples=100, seed=cfg.seed, preview_real=take(bundle.heldout, 100)["image"])
+                          ema=cfg.trainer.ema, num_samples=100, seed=cfg.seed, heldout=take(bundle.heldout, 100))
         trainer.writer.close()
         images_per_step = cfg.trainer.batch_size * sum(r for _, r in family.phases(cfg.trainer.d_steps))
         _sync(device)

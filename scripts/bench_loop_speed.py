@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 
 import gantrain.cli as cli
-from gantrain.data import BatchStream
+from gantrain.data import BatchStream, take
 from gantrain.trainer import Trainer
 
 OUT = Path(__file__).resolve().parent / "results"
@@ -45,7 +45,7 @@ def gantrain_images_per_s(size: int, steps: int, device: str) -> float:
     with tempfile.TemporaryDirectory() as run_dir:
         trainer = Trainer(family, BatchStream(bundle.train, 64, seed=0), optimizers, Path(run_dir), steps=steps,
                           log_every=50, sample_every=steps, checkpoint_every=steps, num_samples=64,
-                          preview_real=bundle.heldout.tensors()["image"][:64])
+                          heldout=take(bundle.heldout, 64))
         _sync(device)
         tic = time.perf_counter()
         trainer.fit()

@@ -61,7 +61,7 @@ def build_trainer(cfg, bundle, run_dir: Path) -> Trainer:
     optimizers = cli.build_optimizers(cfg, family, cfg.trainer.d_steps)
     stream = BatchStream(bundle.train, cfg.trainer.batch_size, seed=cfg.seed)
     return Trainer(family, stream, optimizers, run_dir, steps=10**9, d_steps=cfg.trainer.d_steps,
-                   ema=cfg.trainer.ema, num_samples=16, preview_real=take(bundle.heldout, 16)["image"], seed=cfg.seed)
+                   ema=cfg.trainer.ema, num_samples=16, heldout=take(bundle.heldout, 16), seed=cfg.seed)
 
 
 def fit_growth(overrides: list[str], budget: float, run_dir: Path) -> list[str]:

@@ -51,7 +51,7 @@ def test_grid25_geometry_and_seeded_draws():
 
 
 def test_batch_stream_covers_each_epoch_and_resumes_exactly():
-    data = InMemory(torch.arange(50, dtype=torch.float32)[:, None], torch.arange(50))
+    data = InMemory({"image": torch.arange(50, dtype=torch.float32)[:, None], "label": torch.arange(50)})
     stream = BatchStream(data, batch_size=8, seed=0)
     epoch = torch.cat([next(stream)["label"] for _ in range(6)])  # 6 full batches per epoch, 2 dropped
     assert len(set(epoch.tolist())) == 48
@@ -101,7 +101,7 @@ def test_rng_state_round_trips_python_numpy_and_torch(tmp_path):
 
 def test_batch_stream_refuses_a_split_smaller_than_a_batch():
     with pytest.raises(ValueError, match="fewer than one batch"):
-        BatchStream(InMemory(torch.zeros(3, 2)), batch_size=8, seed=0)
+        BatchStream(InMemory({"image": torch.zeros(3, 2)}), batch_size=8, seed=0)
 
 
 @pytest.mark.parametrize("name,channels", [("mnist", 1), ("fashion_mnist", 1), ("cifar10", 3)])

@@ -66,7 +66,7 @@ def test_classifier_defaults_are_the_configs(compose):
 
 
 def test_classifier_needs_labels_and_known_settings(bundle):
-    unlabelled = DataBundle(InMemory(torch.zeros(8, 1, 8, 8)), InMemory(torch.zeros(4, 1, 8, 8)), DataSpec("image", (1, 8, 8), 0))
+    unlabelled = DataBundle(InMemory({"image": torch.zeros(8, 1, 8, 8)}), InMemory({"image": torch.zeros(4, 1, 8, 8)}), DataSpec("image", (1, 8, 8), 0))
     with pytest.raises(ConfigError, match="has none"):
         build_extractor("classifier", bundle=unlabelled)
     with pytest.raises(ConfigError, match="no setting depth"):

@@ -87,7 +87,7 @@ def test_batch_not_divisible_by_pack_is_refused_before_any_update(compose, quick
 def test_packing_a_conditional_gan_is_refused():
     with pytest.raises(ValueError, match="PacGAN packing is for unconditional GANs, and cgan is conditional"):
         GANFamily("cgan", mlp.Generator(4, (2,), num_classes=3), mlp.Discriminator((2,), num_classes=3, pack=2),
-                  nonsaturating(), latent_dim=4, conditional=True, num_classes=3, pack=2)
+                  nonsaturating(), latent_dim=4, condition="label", num_classes=3, pack=2)
 
 
 def test_a_pack_below_one_is_refused_by_the_cli_in_one_sentence(compose):
@@ -147,11 +147,12 @@ def test_a_discriminators_decision_depends_on_the_batch_only_with_a_minibatch_op
 def test_dcgan_discriminator_options(option):
     d = dcgan.Discriminator(1, 16, width=8, aux_classes=10, **option)
     x = torch.randn(8, option.get("pack", 1), 16, 16)
-    logits, classes = d(x)
+    out = d(x)
+    logits, classes = out.adversarial, out.classes
     assert logits.shape == (8,) and classes.shape == (8, 10)
     y = x.clone()
     y[1:] = y[0]
-    assert torch.allclose(d.eval()(x)[0][0], d(y)[0][0]) == ("pack" in option)
+    assert torch.allclose(d.eval()(x).adversarial[0], d(y).adversarial[0]) == ("pack" in option)
 
 
 def test_remedies_train_through_the_cli(compose, quick, tmp_path):

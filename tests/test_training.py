@@ -31,7 +31,7 @@ def test_each_step_runs_k_discriminator_updates_then_one_generator_update(compos
         opt.register_step_post_hook(lambda *_, name=name: order.append(name))
     stream = BatchStream(bundle.train, 16, seed=0)
     trainer = Trainer(family, stream, optimizers, tmp_path, steps=4, d_steps=3, log_every=2, sample_every=100,
-                      checkpoint_every=100, num_samples=16, preview_real=torch.zeros(16, 2))
+                      checkpoint_every=100, num_samples=16, heldout={"image": torch.zeros(16, 2)})
     seen = []
     real_loss = family.loss
     family.loss = lambda phase, batch, step: (seen.append(batch["image"].sum().item()), real_loss(phase, batch, step))[1]
@@ -136,7 +136,7 @@ def test_same_seed_same_run(compose, tmp_path, quick):
 def test_ema_warms_up_then_follows_its_decay():
     from torch.optim.swa_utils import AveragedModel
 
-    from gantrain.trainer import ema_with_warmup
+    from gantrain.loop.update import ema_with_warmup
 
     net = torch.nn.Linear(1, 1, bias=False)
     ema = AveragedModel(net, multi_avg_fn=ema_with_warmup(0.99), use_buffers=True)
@@ -161,7 +161,7 @@ def test_previews_and_the_feature_classifier_leave_the_training_rng_untouched(co
     cfg = compose(SMALL_MLP + ["trainer.batch_size=16"])
     bundle, family = build(cfg)
     trainer = Trainer(family, BatchStream(bundle.train, 16, seed=0), build_optimizers(cfg, family, 1), tmp_path,
-                      steps=1, num_samples=16, preview_real=torch.zeros(16, 2))
+                      steps=1, num_samples=16, heldout={"image": torch.zeros(16, 2)})
     generate = family.generate
     family.generate = lambda inputs, net=None: generate(inputs, net) + 0 * torch.randn(1)  # a sampler that draws noise
     state = torch.get_rng_state()
@@ -226,7 +226,7 @@ def test_grad_clip_bounds_every_update_to_the_clipped_gradient(compose, tmp_path
         opt.register_step_post_hook(lambda *_, params=params: moves.append(
             torch.linalg.vector_norm(torch.stack([(p - b).norm() for p, b in zip(params, before)])).item()))
     trainer = Trainer(family, BatchStream(bundle.train, 16, seed=0), optimizers, tmp_path, steps=3, log_every=1,
-                      sample_every=100, checkpoint_every=100, num_samples=16, preview_real=torch.zeros(16, 2),
+                      sample_every=100, checkpoint_every=100, num_samples=16, heldout={"image": torch.zeros(16, 2)},
                       grad_clip=clip)
     trainer.fit()
     assert len(moves) == len(norms) == 6 and min(norms) > 1e-3  # the clip binds on every update of this test

@@ -116,7 +116,7 @@ def test_samples_and_reconstruction_previews():
     assert samples.shape == (6, 1, 8, 8) and samples.abs().max() <= 1
     real = torch.rand(5, 1, 8, 8) * 2 - 1
     with torch.no_grad():
-        side = fam.previews(fam.networks["vae"], inputs, real)["reconstructions"]
+        side = fam.previews(fam.networks["vae"], inputs, {"image": real})["reconstructions"]
         mean, _ = fam.networks["vae"].encoder(real)
         recon = fam.mean_image(fam.networks["vae"].decoder(mean))
     assert side.shape == (5, 1, 8, 16)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import signal
-from dataclasses import dataclass
-from typing import Iterator, Optional
+from dataclasses import dataclass, field
+from typing import Iterator, Mapping, Optional, Sequence, Union
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
@@ -14,13 +14,22 @@ from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 class DataSpec:
     """What a model needs to know of its data.
 
-    kind: "image" (tensors C×H×W in [-1, 1]) or "points" (vectors in R^dim).
+    kind: "image" (tensors C×H×W in [-1, 1]) or "points" (vectors in R^dim), the ``image`` field's kind.
     shape: one sample's shape; num_classes: 0 for unlabelled data.
+    fields: every field a batch holds, by name: a tensor field's per-sample shape (``()`` for a class index),
+    or the type name of a field that is not a tensor (``"str"`` for a caption). By default ``image`` and, with
+    classes, ``label``. The trainer moves tensor fields to the device and passes the others through.
     """
 
     kind: str
     shape: tuple[int, ...]
     num_classes: int = 0
+    fields: Mapping[str, Union[tuple, str]] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not self.fields:
+            default = {"image": tuple(self.shape), **({"label": ()} if self.num_classes else {})}
+            object.__setattr__(self, "fields", default)
 
     @property
     def channels(self) -> Optional[int]:
@@ -45,27 +54,31 @@ class DataBundle:
 
 
 class InMemory(Dataset):
-    """Samples held in one tensor (float in the model's range, or uint8 images scaled on fetch).
+    """Samples held as a dict of named fields: tensors (a uint8 tensor holds images, scaled to [-1, 1] on
+    fetch; store masks and index maps as bool or int64) or lists (e.g. captions), all of one length.
 
     Batches are fetched by one indexing operation (``__getitems__``), not sample by sample.
     """
 
-    def __init__(self, data: torch.Tensor, labels: Optional[torch.Tensor] = None):
-        if labels is not None and len(labels) != len(data):
-            raise ValueError(f"{len(data)} samples but {len(labels)} labels")
-        self.data = data
-        self.labels = labels
+    def __init__(self, fields: Mapping[str, Union[torch.Tensor, Sequence]]):
+        lengths = {name: len(value) for name, value in fields.items()}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"fields of different lengths: {', '.join(f'{k} {n}' for k, n in lengths.items())}")
+        self.fields = dict(fields)
 
     def __len__(self) -> int:
-        return len(self.data)
+        return len(next(iter(self.fields.values())))
 
     def _batch(self, index) -> dict:
-        x = self.data[index]
-        if x.dtype == torch.uint8:
-            x = x.float().div_(127.5).sub_(1.0)
-        batch = {"image": x}
-        if self.labels is not None:
-            batch["label"] = self.labels[index]
+        batch = {}
+        for name, value in self.fields.items():
+            if isinstance(value, torch.Tensor):
+                x = value[index]
+                batch[name] = x.float().div_(127.5).sub_(1.0) if x.dtype == torch.uint8 else x
+            elif isinstance(index, (int, slice)):
+                batch[name] = value[index]
+            else:
+                batch[name] = [value[i] for i in index.tolist()]
         return batch
 
     def __getitem__(self, i: int) -> dict:
@@ -87,8 +100,14 @@ def fetch(dataset: Dataset, index: list[int]) -> dict:
 
 
 def take(dataset: Dataset, n: int) -> dict:
-    """The first ``n`` samples of ``dataset`` as one batch."""
-    return fetch(dataset, list(range(min(n, len(dataset)))))
+    """``n`` samples of ``dataset`` as one batch: the first ones, cycling through it when it has fewer (the
+    fixed held-out batch previews and metrics are made from)."""
+    return fetch(dataset, [i % len(dataset) for i in range(n)])
+
+
+def to_device(batch: Mapping, device) -> dict:
+    """``batch`` with its tensors on ``device``; other fields (captions, lists) pass through untouched."""
+    return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
 
 def _identity(batch):

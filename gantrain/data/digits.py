@@ -25,7 +25,7 @@ def digits(image_size: int = 16, holdout: float = 0.2, seed: int = 0) -> DataBun
     )
     train_idx, test_idx = torch.as_tensor(train_idx), torch.as_tensor(test_idx)
     return DataBundle(
-        train=InMemory(images[train_idx], labels[train_idx]),
-        heldout=InMemory(images[test_idx], labels[test_idx]),
+        train=InMemory({"image": images[train_idx], "label": labels[train_idx]}),
+        heldout=InMemory({"image": images[test_idx], "label": labels[test_idx]}),
         spec=DataSpec(kind="image", shape=(1, image_size, image_size), num_classes=10),
     )

@@ -37,8 +37,8 @@ def grid_means(side: int = 5, spacing: float = 2.0) -> torch.Tensor:
 def _bundle(mixture: GaussianMixture, n: int, heldout: int, seed: int) -> DataBundle:
     g = torch.Generator().manual_seed(seed)
     return DataBundle(
-        train=InMemory(mixture.sample(n, g)),
-        heldout=InMemory(mixture.sample(heldout, g)),
+        train=InMemory({"image": mixture.sample(n, g)}),
+        heldout=InMemory({"image": mixture.sample(heldout, g)}),
         spec=DataSpec(kind="points", shape=(mixture.means.shape[1],)),
         mixture=mixture,
     )

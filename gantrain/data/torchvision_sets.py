@@ -35,11 +35,12 @@ def torchvision_dataset(name: str, root: str = "data", image_size: int = 32, dow
             f"{name} is not under dataset.root={root!r} ({err}); pass dataset.download=true to fetch it"
         ) from None
     train, test = (
-        InMemory(_as_uint8_images(s.data, image_size), torch.as_tensor(np.asarray(s.targets), dtype=torch.long))
+        InMemory({"image": _as_uint8_images(s.data, image_size),
+                  "label": torch.as_tensor(np.asarray(s.targets), dtype=torch.long)})
         for s in splits
     )
     return DataBundle(
         train=train,
         heldout=test,
-        spec=DataSpec(kind="image", shape=tuple(train.data.shape[1:]), num_classes=len(splits[0].classes)),
+        spec=DataSpec(kind="image", shape=tuple(train.fields["image"].shape[1:]), num_classes=len(splits[0].classes)),
     )

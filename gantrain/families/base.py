@@ -1,8 +1,21 @@
-"""The contract between a method family and the one training loop (gantrain/trainer.py)."""
+"""The contract between a method family and the one training loop (gantrain/trainer.py).
+
+A family owns named networks and says, through ``phases(d_steps)``, what one training step updates. For each
+``Phase`` the trainer runs ``repeats`` optimizer updates; each update calls ``loss(phase.name, batch, step)``
+on ``trainer.accumulate`` micro-batches (fresh ones, or ``{}`` when the phase ``takes_batch`` is false), steps
+the phase's optimizer over the parameters of ``phase.networks`` and calls ``after_update(phase.name, step)``.
+After every phase of a step the EMA copy of ``sample_network`` (if any) is updated once.
+
+Batches are dicts of named fields (``DataSpec.fields``): tensors arrive on the family's device, anything else
+(captions) as the data source made it. Previews and metrics are made from ``fixed_inputs(n, generator,
+heldout)``, where ``heldout`` is a fixed batch of n held-out samples, so a family conditioned on an image, a
+map or a label shows and is scored on held-out conditions.
+"""
 
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Iterator, Optional
 
 import torch
@@ -11,27 +24,56 @@ from torch import nn
 Tensor = torch.Tensor
 
 
+@dataclass(frozen=True)
+class Phase:
+    """One kind of update in a training step: the optimizer ``name`` steps the parameters of ``networks``,
+    ``repeats`` times a step, each time on a fresh batch unless ``takes_batch`` is false. Optimizer settings
+    for it come from ``optimizer.per_phase.<name>`` (configs/optimizer/)."""
+
+    name: str
+    networks: tuple[str, ...]
+    repeats: int = 1
+    takes_batch: bool = True
+
+
 class Family(nn.Module):
     """A kind of method: its named networks, the phases of one training step, and how it samples.
 
-    For each ``(phase, repeats)`` of ``phases(d_steps)`` the trainer runs ``repeats`` updates, each on a
-    fresh batch: ``loss(phase, batch, step)`` → an optimizer step on ``parameters_of(phase)`` →
-    ``after_update(phase, step)``. ``loss`` returns the scalar to minimize and a dict of named detached
-    scalars to log. ``sample_network`` names the network that EMA averages and sampling uses.
+    ``loss`` returns the scalar to minimize and a dict of named detached scalars to log. ``sample_network``
+    names the network that EMA averages and sampling uses. ``roles`` groups networks by what they do
+    (``{"generator": ("generator",), "discriminator": ("discriminator",)}``), so regularizers find them
+    without knowing a family's names.
     """
 
     sample_network: str
+    roles: dict[str, tuple[str, ...]] = {}
 
     def __init__(self, name: str):
         super().__init__()
         self.name = name
         self.networks = nn.ModuleDict()
 
-    def phases(self, d_steps: int) -> list[tuple[str, int]]:
+    def phases(self, d_steps: int) -> list[Phase]:
         raise NotImplementedError
 
-    def parameters_of(self, phase: str) -> Iterator[nn.Parameter]:
-        return self.networks[phase].parameters()
+    def phase(self, name: str, d_steps: int = 1) -> Phase:
+        return next(p for p in self.phases(d_steps) if p.name == name)
+
+    def parameters_of(self, phase: Phase) -> Iterator[nn.Parameter]:
+        """The parameters ``phase`` updates: those of its networks, each once."""
+        seen: set[int] = set()
+        for name in phase.networks:
+            for p in self.networks[name].parameters():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    yield p
+
+    def with_role(self, role: str) -> list[nn.Module]:
+        return [self.networks[name] for name in self.roles.get(role, ())]
+
+    def role_map(self) -> dict[str, list[nn.Module]]:
+        """Every role's networks: what regularizers are given."""
+        return {role: self.with_role(role) for role in self.roles}
 
     def loss(self, phase: str, batch: dict, step: int) -> tuple[Tensor, dict[str, Tensor]]:
         raise NotImplementedError
@@ -39,19 +81,30 @@ class Family(nn.Module):
     def after_update(self, phase: str, step: int) -> None:
         pass
 
-    def fixed_inputs(self, n: int, generator: torch.Generator) -> dict[str, Tensor]:
-        """Inputs for preview and metric samples, drawn once from ``generator`` (on the CPU)."""
+    def fixed_inputs(self, n: int, generator: torch.Generator, heldout: Optional[dict] = None) -> dict:
+        """Inputs for n preview or metric samples, drawn once from ``generator`` (on the CPU); ``heldout`` is a
+        batch of n held-out samples (on the CPU), which families conditioned on data need."""
         raise NotImplementedError
 
-    def generate(self, inputs: dict[str, Tensor], network: Optional[nn.Module] = None) -> Tensor:
+    def sampling_network(self, network: Optional[nn.Module] = None) -> nn.Module:
+        """``network`` (e.g. the EMA copy) if given, else the sampling network itself."""
+        return network if network is not None else self.networks[self.sample_network]
+
+    def generate(self, inputs: dict, network: Optional[nn.Module] = None) -> Tensor:
         """Samples from ``inputs``, using ``network`` (e.g. the EMA copy) in place of the sampling network."""
         raise NotImplementedError
 
-    def previews(self, network: nn.Module, inputs: dict[str, Tensor], real: Tensor) -> dict[str, Tensor]:
-        """Extra named previews beside the samples (e.g. reconstructions, truncation sweeps); none by default.
-
-        ``network`` is the sampling network (EMA copy if any) in eval mode, ``real`` a held-out batch."""
+    def previews(self, network: nn.Module, inputs: dict, heldout: dict) -> dict[str, Tensor]:
+        """Extra named previews beside the samples (reconstructions, input | output | target rows, …); none by
+        default. ``network`` is the sampling network (EMA copy if any) in eval mode, ``heldout`` the batch the
+        ``inputs`` were made from, on the family's device."""
         return {}
+
+    def preview_columns(self, inputs: dict) -> Optional[int]:
+        """Images per row of the samples' grid: one column per class when the inputs carry labels, else a
+        square grid (None)."""
+        labels = inputs.get("label")
+        return int(labels.max()) + 1 if isinstance(labels, Tensor) else None
 
     @property
     def device(self) -> torch.device:

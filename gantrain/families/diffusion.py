@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gantrain.families.base import Family
+from gantrain.families.base import Family, Phase
 
 Tensor = torch.Tensor
 
@@ -112,8 +112,8 @@ class DiffusionFamily(Family):
         a = _at(self.alphas_cumprod, t, x0)
         return a.sqrt() * noise - (1 - a).sqrt() * x0
 
-    def phases(self, d_steps: int) -> list[tuple[str, int]]:
-        return [("denoiser", 1)]
+    def phases(self, d_steps: int) -> list[Phase]:
+        return [Phase("denoiser", ("denoiser",))]
 
     def loss(self, phase: str, batch: dict, step: int) -> tuple[Tensor, dict[str, Tensor]]:
         x0 = batch["image"]
@@ -179,7 +179,7 @@ class DiffusionFamily(Family):
             x = self.ddim_step(x0, eps, t, t_prev, eta, z)
         return x
 
-    def fixed_inputs(self, n: int, generator: torch.Generator) -> dict[str, Tensor]:
+    def fixed_inputs(self, n: int, generator: torch.Generator, heldout: Optional[dict] = None) -> dict:
         """x_T for each sample, and a seed per sample: a batch's per-step noise comes from its first seed."""
         inputs = {
             "noise": torch.randn(n, *self.data_shape, generator=generator),
@@ -189,9 +189,9 @@ class DiffusionFamily(Family):
             inputs["label"] = torch.arange(n) % self.num_classes
         return inputs
 
-    def generate(self, inputs: dict[str, Tensor], network: Optional[nn.Module] = None) -> Tensor:
+    def generate(self, inputs: dict, network: Optional[nn.Module] = None) -> Tensor:
         """Samples by the configured sampler: DDIM (``sampling_steps``, ``eta``) or ancestral DDPM (T steps)."""
-        network = network if network is not None else self.networks["denoiser"]
+        network = self.sampling_network(network)
         noise = inputs["noise"]
         generator = torch.Generator(device=noise.device).manual_seed(int(inputs["seed"][0]))
         if self.sampler == "ddpm":

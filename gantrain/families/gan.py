@@ -1,11 +1,12 @@
 """The adversarial family: unconditional GANs, conditional GANs (Mirza & Osindero 2014) and AC-GAN.
 
 One discriminator update minimizes ``loss.discriminator(D(x), D(G(z)))`` plus the regularizers'
-penalties; one generator update minimizes ``loss.generator(D(G(z)), D(x))``. With ``conditional=True``
-both networks receive the batch's labels (fake samples are drawn for the same labels as the real batch).
-A discriminator that returns ``(logits, class_logits)`` is an AC-GAN one (Odena et al. 2017, Eqs. 2–3):
-D minimizes the class cross-entropy on real and fake samples, G on fake ones, both weighted by
-``aux_weight``.
+penalties; one generator update minimizes ``loss.generator(D(G(z)), D(x))``. ``condition`` names the batch
+field both networks receive (``label`` for cGAN and AC-GAN; fake samples are drawn for the real batch's
+conditions). Previews of a class-conditional model show one column per class; of a model conditioned on
+another field, the held-out batch's conditions. D returns its adversarial logits or a DiscriminatorOutput
+(gantrain/models/outputs.py): one with ``classes`` is an AC-GAN one (Odena et al. 2017, Eqs. 2–3): D
+minimizes the class cross-entropy on real and fake samples, G on fake ones, both weighted by ``aux_weight``.
 
 ``pack=m`` is PacGAN (Lin et al. 2018, §3): D judges m samples at a time, concatenated along dim 1 — m real
 ones, or m generated ones — so a batch of N samples gives N/m decisions (the discriminator must be built
@@ -27,8 +28,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from gantrain.errors import ConfigError
-from gantrain.families.base import Family, frozen
+from gantrain.families.base import Family, Phase, frozen
 from gantrain.losses import GANLoss
+from gantrain.models.outputs import DiscriminatorOutput
 from gantrain.regularizers import Regularizer, check_combination
 
 Tensor = torch.Tensor
@@ -45,7 +47,7 @@ class GANFamily(Family):
         loss: GANLoss,
         latent_dim: int,
         regularizers: Optional[Mapping[str, Regularizer]] = None,
-        conditional: bool = False,
+        condition: Optional[str] = None,
         num_classes: int = 0,
         aux_weight: float = 1.0,
         pack: int = 1,
@@ -58,11 +60,11 @@ class GANFamily(Family):
         if not 0 <= latent_categories <= latent_dim or latent_categories == 1:
             raise ValueError(f"model.latent_categories={latent_categories} must be 0 (none) or 2 to model.latent_dim={latent_dim} "
                              f"(the one-hot code is part of z)")
-        if conditional and num_classes < 2:
+        if condition == "label" and num_classes < 2:
             raise ValueError(f"{name} is conditional and needs class labels, but this dataset has none")
         if pack < 1:
             raise ValueError(f"model.pack={pack} must be a positive integer (samples per discriminator decision)")
-        if pack > 1 and conditional:
+        if pack > 1 and condition:
             raise ValueError(f"model.pack={pack}: PacGAN packing is for unconditional GANs, and {name} is conditional")
         if getattr(discriminator, "pack", 1) != pack:
             raise ValueError(f"pack={pack} but the discriminator is built for pack={discriminator.pack}")
@@ -70,18 +72,19 @@ class GANFamily(Family):
         self.networks.update({"generator": generator, "discriminator": discriminator})
         self.adversarial_loss = loss
         self.latent_dim, self.latent, self.latent_categories = latent_dim, latent, latent_categories
-        self.conditional, self.num_classes, self.aux_weight = conditional, num_classes, aux_weight
+        self.condition, self.num_classes, self.aux_weight = condition, num_classes, aux_weight
         self.regularizers = dict(regularizers or {})
         check_combination(loss, self.regularizers)
         for reg in self.regularizers.values():
-            reg.setup(self.networks)
+            reg.setup(self.role_map())
 
-    def phases(self, d_steps: int) -> list[tuple[str, int]]:
-        return [("discriminator", d_steps), ("generator", 1)]
+    roles = {"generator": ("generator",), "discriminator": ("discriminator",)}
 
-    def _discriminate(self, x: Tensor, labels: Optional[Tensor]) -> tuple[Tensor, Optional[Tensor]]:
-        out = self.networks["discriminator"](x, labels)
-        return out if isinstance(out, tuple) else (out, None)
+    def phases(self, d_steps: int) -> list[Phase]:
+        return [Phase("discriminator", ("discriminator",), d_steps), Phase("generator", ("generator",))]
+
+    def _discriminate(self, x: Tensor, condition) -> DiscriminatorOutput:
+        return DiscriminatorOutput.of(self.networks["discriminator"](x, condition))
 
     def _pack(self, x: Tensor) -> Tensor:
         """N samples → N/m rows of m consecutive samples concatenated along dim 1 (features or channels)."""
@@ -104,68 +107,73 @@ class GANFamily(Family):
             z = torch.cat([F.one_hot(code, k).to(z.dtype), z], dim=1)
         return z
 
-    def _fake(self, n: int, labels: Optional[Tensor]) -> Tensor:
-        return self.networks["generator"](self.sample_latent(n), labels)
+    def _fake(self, n: int, condition) -> Tensor:
+        return self.networks["generator"](self.sample_latent(n), condition)
 
     def loss(self, phase: str, batch: dict, step: int) -> tuple[Tensor, dict[str, Tensor]]:
         real = batch["image"]
-        labels = batch["label"] if self.conditional else None
+        condition = batch[self.condition] if self.condition else None
         if phase == "discriminator":
-            return self._discriminator_loss(real, labels, step)
-        return self._generator_loss(real, labels, step)
+            return self._discriminator_loss(real, condition, step)
+        return self._generator_loss(real, condition, step)
 
-    def _discriminator_loss(self, real, labels, step):
+    def _discriminator_loss(self, real, condition, step):
         with torch.no_grad():
-            fake = self._pack(self._fake(len(real), labels))
+            fake = self._pack(self._fake(len(real), condition))
         real = self._pack(real)
         if any(reg.needs_real_gradients(step) for reg in self.regularizers.values()):
             real = real.detach().requires_grad_(True)  # R1 differentiates this forward pass (no second one)
-        d_real, c_real = self._discriminate(real, labels)
-        d_fake, c_fake = self._discriminate(fake, labels)
+        on_real, on_fake = self._discriminate(real, condition), self._discriminate(fake, condition)
+        d_real, d_fake = on_real.adversarial, on_fake.adversarial
         adversarial = self.adversarial_loss.discriminator(d_real, d_fake)
         logs = {"loss/D": adversarial.detach(), "D/real": d_real.detach().mean(), "D/fake": d_fake.detach().mean()}
         loss = adversarial
-        if c_real is not None:
-            classification = F.cross_entropy(c_real, labels) + F.cross_entropy(c_fake, labels)
+        if on_real.classes is not None:
+            classification = F.cross_entropy(on_real.classes, condition) + F.cross_entropy(on_fake.classes, condition)
             logs["loss/D_class"] = classification.detach()
             loss = loss + self.aux_weight * classification
         for name, reg in self.regularizers.items():
-            penalty = reg.discriminator_penalty(lambda x: self._discriminate(x, labels)[0], real, fake, step, d_real)
+            penalty = reg.discriminator_penalty(lambda x: self._discriminate(x, condition).adversarial, real, fake, step, d_real)
             if penalty is not None:
                 logs[f"penalty/{name}"] = penalty.detach()
                 loss = loss + penalty
         return loss, logs
 
-    def _generator_loss(self, real, labels, step):
-        discriminator = self.networks["discriminator"]
-        with frozen(discriminator):
-            fake = self._pack(self._fake(len(real), labels))
-            d_fake, c_fake = self._discriminate(fake, labels)
+    def _generator_loss(self, real, condition, step):
+        with frozen(self.networks["discriminator"]):
+            fake = self._pack(self._fake(len(real), condition))
+            on_fake = self._discriminate(fake, condition)
             with torch.no_grad():
-                d_real = self._discriminate(self._pack(real), labels)[0] if self.adversarial_loss.generator_uses_real else None
-        loss = self.adversarial_loss.generator(d_fake, d_real)
+                d_real = (self._discriminate(self._pack(real), condition).adversarial
+                          if self.adversarial_loss.generator_uses_real else None)
+        loss = self.adversarial_loss.generator(on_fake.adversarial, d_real)
         logs = {"loss/G": loss.detach()}
-        if c_fake is not None:
-            classification = F.cross_entropy(c_fake, labels)
+        if on_fake.classes is not None:
+            classification = F.cross_entropy(on_fake.classes, condition)
             logs["loss/G_class"] = classification.detach()
             loss = loss + self.aux_weight * classification
         for name, reg in self.regularizers.items():
-            penalty = reg.generator_penalty(self.networks["generator"], step)
-            if penalty is not None:
-                logs[f"penalty/{name}"] = penalty.detach()
-                loss = loss + penalty
+            penalties = [p for g in self.with_role("generator") if (p := reg.generator_penalty(g, step)) is not None]
+            if penalties:
+                logs[f"penalty/{name}"] = sum(penalties).detach()
+                loss = loss + sum(penalties)
         return loss, logs
 
     def after_update(self, phase: str, step: int) -> None:
+        updated = {role for role, names in self.roles.items() if set(names) & set(self.phase(phase).networks)}
         for reg in self.regularizers.values():
-            reg.after_update(phase, self.networks)
+            for role in sorted(updated):
+                reg.after_update(role, self.role_map())
 
-    def fixed_inputs(self, n: int, generator: torch.Generator) -> dict[str, Tensor]:
+    def fixed_inputs(self, n: int, generator: torch.Generator, heldout: Optional[dict] = None) -> dict:
         inputs = {"z": self.sample_latent(n, generator)}
-        if self.conditional:
+        if self.condition == "label":
             inputs["label"] = torch.arange(n) % self.num_classes
+        elif self.condition:
+            if heldout is None or self.condition not in heldout:
+                raise ValueError(f"{self.name} is conditioned on the {self.condition!r} field: pass a held-out batch that has it")
+            inputs[self.condition] = heldout[self.condition]
         return inputs
 
-    def generate(self, inputs: dict[str, Tensor], network: Optional[nn.Module] = None) -> Tensor:
-        generator = network if network is not None else self.networks["generator"]
-        return generator(inputs["z"], inputs.get("label"))
+    def generate(self, inputs: dict, network: Optional[nn.Module] = None) -> Tensor:
+        return self.sampling_network(network)(inputs["z"], inputs.get(self.condition) if self.condition else None)

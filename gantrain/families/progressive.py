@@ -25,6 +25,7 @@ from torch import nn
 
 from gantrain.families.gan import GANFamily
 from gantrain.losses import GANLoss
+from gantrain.models.outputs import DiscriminatorOutput
 from gantrain.regularizers import Regularizer
 
 Tensor = torch.Tensor
@@ -104,12 +105,12 @@ class ProgressiveGAN(GANFamily):
             x = torch.lerp(F.interpolate(F.avg_pool2d(x, 2), scale_factor=2, mode="nearest"), x, alpha)
         return x
 
-    def _fake(self, n: int, labels: Optional[Tensor]) -> Tensor:
+    def _fake(self, n: int, condition) -> Tensor:
         level, alpha = self._stage
         return self.networks["generator"](self.sample_latent(n), level=level, alpha=alpha)
 
-    def _discriminate(self, x: Tensor, labels: Optional[Tensor]) -> tuple[Tensor, Optional[Tensor]]:
-        return self.networks["discriminator"](x, alpha=self._stage[1]), None
+    def _discriminate(self, x: Tensor, condition) -> DiscriminatorOutput:
+        return DiscriminatorOutput(self.networks["discriminator"](x, alpha=self._stage[1]))
 
     def loss(self, phase: str, batch: dict, step: int) -> tuple[Tensor, dict[str, Tensor]]:
         self._stage = level, alpha = self.schedule(step)
@@ -125,10 +126,13 @@ class ProgressiveGAN(GANFamily):
         factor = self.image_size // images.shape[-1]
         return images if factor == 1 else F.interpolate(images, scale_factor=factor, mode="nearest")
 
-    def generate(self, inputs: dict[str, Tensor], network: Optional[nn.Module] = None) -> Tensor:
-        generator = network if network is not None else self.networks["generator"]
+    def synthesis_options(self) -> dict:
+        """Keyword arguments of the generator when sampling (StyleGAN: its truncation)."""
+        return {}
+
+    def generate(self, inputs: dict, network: Optional[nn.Module] = None) -> Tensor:
         level, alpha = self.stage()
-        return self._full_size(generator(inputs["z"], level=level, alpha=alpha))
+        return self._full_size(self.sampling_network(network)(inputs["z"], level=level, alpha=alpha, **self.synthesis_options()))
 
 
 class StyleGAN(ProgressiveGAN):
@@ -138,10 +142,8 @@ class StyleGAN(ProgressiveGAN):
         super().__init__(*args, **kwargs)
         self.truncation_psi, self.preview_psis = float(truncation_psi), [float(p) for p in preview_psis]
 
-    def generate(self, inputs: dict[str, Tensor], network: Optional[nn.Module] = None) -> Tensor:
-        generator = network if network is not None else self.networks["generator"]
-        level, alpha = self.stage()
-        return self._full_size(generator(inputs["z"], level=level, alpha=alpha, psi=self.truncation_psi))
+    def synthesis_options(self) -> dict:
+        return {"psi": self.truncation_psi}
 
     def truncation_sweep(self, network: nn.Module, z: Tensor) -> Tensor:
         """Rows: ψ in ``preview_psis``; columns: the latents ``z``; fixed noise, so ψ = 0 repeats one image."""
@@ -167,7 +169,7 @@ class StyleGAN(ProgressiveGAN):
         rows += [torch.cat([left[i : i + 1], cells[i]]) for i in range(a)]
         return self._full_size(torch.cat(rows))
 
-    def previews(self, network: nn.Module, inputs: dict[str, Tensor], real: Tensor) -> dict[str, Tensor]:
+    def previews(self, network: nn.Module, inputs: dict, heldout: dict) -> dict[str, Tensor]:
         """Square grids, as the trainer lays out √n images per row: the ψ sweep of as many latents as there
         are ψ values, and style mixing of up to 4 A by 4 B sources."""
         z = inputs["z"]

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gantrain.families.base import Family
+from gantrain.families.base import Family, Phase
 
 Tensor = torch.Tensor
 
@@ -57,8 +57,8 @@ class VAEFamily(Family):
         self.networks["vae"] = vae
         self.beta, self.likelihood, self.sigma = beta, likelihood, sigma
 
-    def phases(self, d_steps: int) -> list[tuple[str, int]]:
-        return [("vae", 1)]
+    def phases(self, d_steps: int) -> list[Phase]:
+        return [Phase("vae", ("vae",))]
 
     def negative_log_likelihood(self, params: Tensor, x: Tensor) -> Tensor:
         """−log p(x|z) per image (nats), from the decoder's output ``params``."""
@@ -95,15 +95,15 @@ class VAEFamily(Family):
             "elbo/bits_per_dim": self.bits_per_dim(nelbo, x[0].numel()),
         }
 
-    def fixed_inputs(self, n: int, generator: torch.Generator) -> dict[str, Tensor]:
+    def fixed_inputs(self, n: int, generator: torch.Generator, heldout: Optional[dict] = None) -> dict:
         return {"z": torch.randn(n, self.networks["vae"].latent_dim, generator=generator)}
 
-    def generate(self, inputs: dict[str, Tensor], network: Optional[nn.Module] = None) -> Tensor:
+    def generate(self, inputs: dict, network: Optional[nn.Module] = None) -> Tensor:
         """Decoded means E[x|z] for z ~ N(0, I) (the usual VAE samples; pixel noise is not added)."""
-        vae = network if network is not None else self.networks["vae"]
-        return self.mean_image(vae.decoder(inputs["z"]))
+        return self.mean_image(self.sampling_network(network).decoder(inputs["z"]))
 
-    def previews(self, network: nn.Module, inputs: dict[str, Tensor], real: Tensor) -> dict[str, Tensor]:
+    def previews(self, network: nn.Module, inputs: dict, heldout: dict) -> dict[str, Tensor]:
         """``reconstructions``: each held-out image beside its reconstruction from the posterior mean."""
+        real = heldout["image"]
         mean, _ = network.encoder(real)
         return {"reconstructions": torch.cat([real, self.mean_image(network.decoder(mean)).to(real.dtype)], dim=-1)}

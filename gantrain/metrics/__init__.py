@@ -9,10 +9,15 @@ The API the trainer, ``gantrain-eval`` and the benchmark scripts share:
 
 or, without a config, ``Evaluator(bundle, build_extractor("classifier", bundle=bundle, dataset_key=…))``.
 The metric functions below take feature tensors and can be used on their own.
+
+Layers (each imports only those before it): the metric functions (frechet, scores, manifold, modes) and
+features (the extractor base, Inception, any module) → classifier → extractors (what eval.features names) →
+evaluator. Figures are drawn by gantrain.visualize.
 """
 
-from gantrain.metrics.evaluator import Evaluator, build_evaluator, dataset_features, higher_is_better
-from gantrain.metrics.features import Extractor, build_extractor, cache_dir
+from gantrain.metrics.evaluator import Evaluator, build_evaluator, higher_is_better
+from gantrain.metrics.extractors import build_extractor
+from gantrain.metrics.features import Extractor, cache_dir, dataset_features
 from gantrain.metrics.frechet import GaussianStats, frechet_distance, frechet_distance_sqrtm, gaussian_stats
 from gantrain.metrics.manifold import density_coverage, precision_recall
 from gantrain.metrics.modes import mode_coverage

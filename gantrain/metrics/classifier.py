@@ -15,7 +15,8 @@ from torch import nn
 
 from gantrain import checkpoint
 from gantrain.data import BatchStream, DataBundle
-from gantrain.metrics.features import Extractor, save_cached, settings_key
+from gantrain.errors import ConfigError
+from gantrain.metrics.features import Extractor, dataset_features, save_cached, settings_key
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ class ClassifierExtractor(Extractor):
 def train_classifier(bundle: DataBundle, settings: dict, device) -> tuple[ClassifierNet, float]:
     """Train on ``bundle.train`` with Adam and cross-entropy; return the network and its held-out accuracy.
     Seeded by ``settings["seed"]`` on forked generators: the caller's random streams are left as they were."""
-    with torch.random.fork_rng(devices=[device] if torch.device(device).type == "cuda" else []):
+    with checkpoint.forked_rng(device):
         torch.manual_seed(settings["seed"])
         return _train_classifier(bundle, settings, device)
 
@@ -78,8 +79,6 @@ def _train_classifier(bundle: DataBundle, settings: dict, device) -> tuple[Class
         loss.backward()
         optimizer.step()
     extractor = ClassifierExtractor(net, 0.0, None)
-    from gantrain.metrics.evaluator import dataset_features
-
     _, logits, labels = dataset_features(extractor, bundle.heldout, with_labels=True)
     return net.eval(), float((logits.argmax(1) == labels).double().mean())
 
@@ -91,8 +90,6 @@ def load_or_train_classifier(bundle: DataBundle, dataset_key: Optional[str], set
     settings = {**DEFAULTS, **(settings or {})}
     unknown = set(settings) - set(DEFAULTS)
     if unknown:
-        from gantrain.errors import ConfigError
-
         raise ConfigError(f"eval.classifier has no setting {', '.join(sorted(unknown))}; known: {', '.join(DEFAULTS)}")
     spec = bundle.spec
     key = None

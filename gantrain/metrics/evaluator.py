@@ -16,15 +16,19 @@ from pathlib import Path
 from typing import Optional
 
 import torch
-from torch.utils.data import Dataset
+
+from omegaconf import OmegaConf
 
 from gantrain import checkpoint
-from gantrain.data import DataBundle, fetch
+from gantrain.data import DataBundle, fetch, take, to_device
 from gantrain.errors import ConfigError
-from gantrain.metrics.features import Extractor, build_extractor, cache_dir, save_cached, settings_key
+from gantrain.metrics.extractors import build_extractor
+from gantrain.metrics.features import Extractor, cache_dir, dataset_features, save_cached, settings_key
 from gantrain.metrics.frechet import GaussianStats, frechet_distance, gaussian_stats
 from gantrain.metrics.manifold import density_coverage, precision_recall
+from gantrain.metrics.modes import mode_coverage
 from gantrain.metrics.scores import class_histogram_kl, inception_score, kernel_inception_distance
+from gantrain.visualize import memorization_figures
 
 log = logging.getLogger(__name__)
 Tensor = torch.Tensor
@@ -33,28 +37,12 @@ Tensor = torch.Tensor
 HIGHER_IS_BETTER = ("IS/", "precision/", "recall/", "density/", "coverage/", "accuracy/", "modes/captured", "modes/hq_fraction")
 IMAGE_METRICS = ("FID", "IS", "KID", "precision", "recall", "density", "coverage", "class_KL", "accuracy", "memorization")
 POINT_METRICS = ("modes/captured", "modes/hq_fraction", "modes/reverse_kl")
+# what eval.metrics may list: an image metric's name in lower case, or ``modes`` for the three point metrics
+CHOICES = tuple(m.lower() for m in IMAGE_METRICS) + ("modes",)
 
 
 def higher_is_better(metric: str) -> bool:
     return metric.startswith(HIGHER_IS_BETTER)
-
-
-def dataset_features(extractor: Extractor, dataset: Dataset, limit: Optional[int] = None, batch_size: int = 250,
-                     with_labels: bool = False):
-    """Features and logits (None without) of the first ``limit`` samples of ``dataset`` (all by default),
-    read batch by batch; with ``with_labels`` also their labels."""
-    n = len(dataset) if limit is None else min(limit, len(dataset))
-    feats, logits, labels = [], [], []
-    for start in range(0, n, batch_size):
-        batch = fetch(dataset, list(range(start, min(start + batch_size, n))))
-        f, l = extractor.extract(batch["image"], batch_size)
-        feats.append(f)
-        if l is not None:
-            logits.append(l)
-        if with_labels:
-            labels.append(batch["label"])
-    out = (torch.cat(feats), torch.cat(logits) if logits else None)
-    return (*out, torch.cat(labels)) if with_labels else out
 
 
 def nearest_neighbours(queries: Tensor, reference: Tensor, k: int = 1, chunk: int = 1024) -> tuple[Tensor, Tensor]:
@@ -77,7 +65,7 @@ class Evaluator:
                  batch_size: int = 250, seed: int = 12345, is_splits: int = 10, kid_subsets: int = 100,
                  kid_subset_size: int = 1000, precision_k: int = 3, density_k: int = 5, memorization_rows: int = 8,
                  memorization_neighbours: int = 5, memorization_max_train: int = 10000,
-                 cache: Optional[Path] = None, dataset_key: Optional[str] = None):
+                 cache: Optional[Path] = None, dataset_key: Optional[str] = None, metrics: Optional[list[str]] = None):
         if bundle.spec.kind == "image" and extractor is None:
             raise ConfigError("image metrics need a feature extractor (eval.features)")
         if bundle.spec.kind == "points" and bundle.mixture is None:
@@ -89,6 +77,11 @@ class Evaluator:
         self.memorization_rows, self.memorization_neighbours = memorization_rows, memorization_neighbours
         self.memorization_max_train = memorization_max_train
         self.cache, self.dataset_key = cache, dataset_key
+        unknown = sorted(set(metrics or ()) - set(CHOICES))
+        if unknown:
+            raise ConfigError(f"eval.metrics lists {unknown[0]!r}; choose from {', '.join(CHOICES)} (null: all that apply)")
+        self.selected = set(metrics) if metrics else set(CHOICES)
+        self._heldout: Optional[dict] = None
         self._features: dict[str, tuple[Tensor, Optional[Tensor]]] = {}
         self._real_stats: Optional[GaussianStats] = None
 
@@ -96,9 +89,15 @@ class Evaluator:
     def images(self) -> bool:
         return self.bundle.spec.kind == "image"
 
+    def wants(self, metric: str) -> bool:
+        """Whether ``eval.metrics`` selects ``metric`` (an IMAGE_METRICS name, or ``modes``)."""
+        return metric.lower() in self.selected
+
     def metric_names(self) -> list[str]:
         """Names ``evaluate`` (and ``memorization``) can return."""
-        return [f"{m}/{self.extractor.name}" for m in IMAGE_METRICS] if self.images else list(POINT_METRICS)
+        if self.images:
+            return [f"{m}/{self.extractor.name}" for m in IMAGE_METRICS if self.wants(m)]
+        return list(POINT_METRICS) if self.wants("modes") else []
 
     # ------------------------------------------------------------------ data
     def split_features(self, split: str) -> tuple[Tensor, Optional[Tensor]]:
@@ -131,51 +130,51 @@ class Evaluator:
     def sample(self, family, network=None) -> Tensor:
         """``num_samples`` samples of ``family`` (from ``network``, e.g. the EMA copy, in the caller's mode)
         drawn from inputs seeded by ``seed``: every evaluation of a run sees the same latents."""
-        inputs = family.fixed_inputs(self.num_samples, torch.Generator().manual_seed(self.seed))
-        device = family.device
+        if self._heldout is None:
+            self._heldout = take(self.bundle.heldout, self.num_samples)
+        inputs = family.fixed_inputs(self.num_samples, torch.Generator().manual_seed(self.seed), self._heldout)
         out = []
         for start in range(0, self.num_samples, self.batch_size):
-            chunk = {k: v[start:start + self.batch_size].to(device) for k, v in inputs.items()}
+            chunk = to_device({k: v[start:start + self.batch_size] for k, v in inputs.items()}, family.device)
             out.append(family.generate(chunk, network).float().cpu())
         return torch.cat(out)
 
     # ------------------------------------------------------------------ metrics
     def evaluate(self, samples: Tensor) -> dict[str, float]:
-        """Every metric of ``samples`` (images in [-1, 1], or points)."""
+        """Every selected metric of ``samples`` (images in [-1, 1], or points)."""
         if not self.images:
-            from gantrain.metrics.modes import mode_coverage
-
+            if not self.wants("modes"):
+                return {}
             m = mode_coverage(samples, self.bundle.mixture)
             return {"modes/captured": float(m["modes"]), "modes/hq_fraction": m["hq_fraction"], "modes/reverse_kl": m["reverse_kl"]}
-        name = self.extractor.name
         real, _ = self.split_features("heldout")
         fake, logits = self.extractor.extract(samples, self.batch_size)
-        out = {f"FID/{name}": frechet_distance(self.real_stats(), gaussian_stats(fake))}
-        if logits is not None and len(logits) >= self.is_splits:
-            out[f"IS/{name}"] = inception_score(logits, self.is_splits)[0]
-        out[f"KID/{name}"] = kernel_inception_distance(real, fake, self.kid_subsets, self.kid_subset_size, self.seed)[0]
-        out[f"precision/{name}"], out[f"recall/{name}"] = precision_recall(real, fake, self.precision_k)
-        out[f"density/{name}"], out[f"coverage/{name}"] = density_coverage(real, fake, self.density_k)
-        if logits is not None and self.extractor.predicts_dataset_classes:
-            out[f"class_KL/{name}"] = class_histogram_kl(logits)
-        if hasattr(self.extractor, "accuracy"):
-            out[f"accuracy/{name}"] = float(self.extractor.accuracy)
-        return out
+        out = {}
+        if self.wants("FID"):
+            out["FID"] = frechet_distance(self.real_stats(), gaussian_stats(fake))
+        if self.wants("IS") and logits is not None and len(logits) >= self.is_splits:
+            out["IS"] = inception_score(logits, self.is_splits)[0]
+        if self.wants("KID"):
+            out["KID"] = kernel_inception_distance(real, fake, self.kid_subsets, self.kid_subset_size, self.seed)[0]
+        if self.wants("precision") or self.wants("recall"):
+            out["precision"], out["recall"] = precision_recall(real, fake, self.precision_k)
+        if self.wants("density") or self.wants("coverage"):
+            out["density"], out["coverage"] = density_coverage(real, fake, self.density_k)
+        if self.wants("class_KL") and logits is not None and self.extractor.predicts_dataset_classes:
+            out["class_KL"] = class_histogram_kl(logits)
+        if self.wants("accuracy") and hasattr(self.extractor, "accuracy"):
+            out["accuracy"] = float(self.extractor.accuracy)
+        return {f"{k}/{self.extractor.name}": v for k, v in out.items() if self.wants(k)}
 
     def memorization(self, samples: Tensor, out_dir: Optional[Path] = None, writer=None, step: int = 0) -> dict[str, float]:
         """Nearest training neighbours of generated images in feature space.
 
-        Saves ``memorization.png`` (each row: a generated sample | its nearest training images) and
-        ``nn_distances.png`` (histograms of generated→train and held-out→train nearest-neighbour distances)
-        under ``out_dir`` and to ``writer``. Returns ``memorization/<ext>``: the median generated→train
-        distance over the median held-out→train distance (well below 1: samples closer to the training
-        set than new real data is, a sign of copying). Nothing for points."""
-        if not self.images:
+        Returns ``memorization/<ext>``: the median generated→train distance over the median held-out→train
+        distance (well below 1: samples closer to the training set than new real data is, a sign of copying),
+        and saves the figures of ``gantrain.visualize.memorization_figures`` under ``out_dir`` and to
+        ``writer``. Nothing for points, or when eval.metrics leaves it out."""
+        if not self.images or not self.wants("memorization"):
             return {}
-        from torchvision.utils import save_image
-
-        from gantrain.visualize import image_grid, plt  # visualize selects matplotlib's Agg backend
-
         train, _ = self.split_features("train")
         heldout, _ = self.split_features("heldout")
         fake, _ = self.extractor.extract(samples, self.batch_size)
@@ -184,31 +183,13 @@ class Evaluator:
         ratio = float(fake_dist[:, 0].median() / held_dist[:, 0].median())
         rows = min(self.memorization_rows, len(samples))
         neighbours = fetch(self.bundle.train, fake_idx[:rows].flatten().tolist())["image"]
-        grid = torch.cat([samples[:rows, None].cpu(), neighbours.view(rows, -1, *samples.shape[1:])], dim=1).flatten(0, 1)
-        grid = image_grid(grid, nrow=1 + self.memorization_neighbours)
-        fig, ax = plt.subplots(figsize=(5, 3.5), dpi=100)
-        ax.hist(held_dist[:, 0].numpy(), bins=40, alpha=0.6, density=True, label="held-out → train")
-        ax.hist(fake_dist[:, 0].numpy(), bins=40, alpha=0.6, density=True, label="generated → train")
-        ax.set(xlabel=f"nearest-neighbour distance ({self.extractor.name} features)", ylabel="density",
-               title=f"median ratio {ratio:.3f}")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        if out_dir is not None:
-            Path(out_dir).mkdir(parents=True, exist_ok=True)
-            save_image(grid, Path(out_dir) / "memorization.png")
-            fig.savefig(Path(out_dir) / "nn_distances.png")
-        if writer is not None:
-            writer.add_image("memorization", grid, step)
-            writer.add_figure("nn_distances", fig, step)  # closes the figure
-        else:
-            plt.close(fig)
+        memorization_figures(samples[:rows], neighbours.view(rows, -1, *samples.shape[1:]), held_dist[:, 0],
+                             fake_dist[:, 0], f"{self.extractor.name} features", ratio, out_dir, writer, step)
         return {f"memorization/{self.extractor.name}": ratio}
 
 
 def dataset_key(dataset_cfg) -> str:
     """Identifies a dataset config (its name and every setting that changes the data) for the caches."""
-    from omegaconf import OmegaConf
-
     node = OmegaConf.to_container(dataset_cfg, resolve=True)
     for key in ("preview_samples", "download"):
         node.pop(key, None)
@@ -234,16 +215,19 @@ def build_evaluator(cfg, bundle: DataBundle, device="cpu") -> Evaluator:
         is_splits=e.is_splits, kid_subsets=e.kid_subsets, kid_subset_size=e.kid_subset_size,
         precision_k=e.precision_k, density_k=e.density_k, memorization_rows=e.memorization.rows,
         memorization_neighbours=e.memorization.neighbours, memorization_max_train=e.memorization.max_train,
-        cache=cache_dir(e.get("cache_dir")), dataset_key=key,
+        cache=cache_dir(e.get("cache_dir")), dataset_key=key, metrics=e.get("metrics"),
     )
 
 
-def best_metric_name(cfg, evaluator: Evaluator) -> str:
+def best_metric_name(cfg, evaluator: Evaluator) -> Optional[str]:
     """``eval.best_metric`` as a full metric name: a bare image metric (``FID``) gets the extractor's
-    name; null means FID for images and modes/reverse_kl for points. Unknown names are a ConfigError."""
+    name; null means FID for images and modes/reverse_kl for points (none when eval.metrics leaves it out).
+    Unknown names are a ConfigError."""
     name = cfg.eval.get("best_metric")
     if name is None:
         name = "FID" if evaluator.images else "modes/reverse_kl"
+        if name.split("/")[0].lower() not in evaluator.selected:  # eval.metrics left it out: no best checkpoint
+            return None
     if evaluator.images and "/" not in name:
         name = f"{name}/{evaluator.extractor.name}"
     if name not in evaluator.metric_names():

@@ -1,7 +1,7 @@
 """Feature extractors: images in [-1, 1] → feature vectors (and class logits, where the network has them).
 
-``eval.features`` picks one: ``classifier`` (a small CNN trained on the dataset's own labels, see
-classifier.py), ``inception`` (the TF-ported FID Inception-v3 of torch-fidelity, optional extra
+``eval.features`` picks one (gantrain/metrics/extractors.py): ``classifier`` (a small CNN trained on the
+dataset's own labels, see classifier.py), ``inception`` (the TF-ported FID Inception-v3 of torch-fidelity, optional extra
 ``gantrain[inception]``), or a ``{_target_: …}`` node naming any module that maps an image batch to an N×d
 tensor (or to a ``(features, logits)`` pair). Every metric name carries the extractor's ``name``.
 """
@@ -17,6 +17,8 @@ from typing import Optional
 import torch
 from torch import nn
 
+from gantrain import checkpoint
+from gantrain.data import fetch
 from gantrain.errors import ConfigError
 
 Tensor = torch.Tensor
@@ -36,8 +38,6 @@ def cache_dir(explicit: Optional[str] = None) -> Path:
 def save_cached(state: dict, path: Path) -> None:
     """``checkpoint.save`` under a name of this process's own, then renamed to ``path``: runs filling one
     cache at the same time never write into one temporary file."""
-    from gantrain import checkpoint
-
     own = path.with_name(f".{path.name}.{os.getpid()}")
     checkpoint.save(state, own)
     os.replace(own, path)
@@ -75,6 +75,24 @@ class Extractor(nn.Module):
         finally:
             self.train(was_training)
         return torch.cat(feats), (torch.cat(logits) if logits else None)
+
+
+def dataset_features(extractor: Extractor, dataset, limit: Optional[int] = None, batch_size: int = 250,
+                     with_labels: bool = False):
+    """Features and logits (None without) of the first ``limit`` samples of ``dataset`` (all by default),
+    read batch by batch; with ``with_labels`` also their labels."""
+    n = len(dataset) if limit is None else min(limit, len(dataset))
+    feats, logits, labels = [], [], []
+    for start in range(0, n, batch_size):
+        batch = fetch(dataset, list(range(start, min(start + batch_size, n))))
+        f, l = extractor.extract(batch["image"], batch_size)
+        feats.append(f)
+        if l is not None:
+            logits.append(l)
+        if with_labels:
+            labels.append(batch["label"])
+    out = (torch.cat(feats), torch.cat(logits) if logits else None)
+    return (*out, torch.cat(labels)) if with_labels else out
 
 
 class ModuleExtractor(Extractor):
@@ -128,9 +146,7 @@ class InceptionExtractor(Extractor):
             f"or put it at {inception_cache_path()}"
         )
         if path.is_file():
-            from gantrain.checkpoint import load
-
-            load(path)  # refuses a file holding more than tensors before torch-fidelity unpickles it
+            checkpoint.load(path)  # refuses a file holding more than tensors before torch-fidelity unpickles it
             self.net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"],
                                                    feature_extractor_weights_path=str(path))
         elif not download:
@@ -149,37 +165,3 @@ class InceptionExtractor(Extractor):
             raise ValueError(f"the Inception network takes grey or RGB images, not {x.shape[1]} channels")
         features, logits = self.net(x)
         return features, logits
-
-
-def build_extractor(features, *, bundle=None, dataset_key: Optional[str] = None, eval_cfg=None,
-                    device: torch.device | str = "cpu") -> Extractor:
-    """The extractor ``features`` names (``"classifier"``, ``"inception"``) or instantiates (a mapping with
-    ``_target_``, and optionally ``name``), on ``device``. ``eval_cfg`` supplies the extractors' settings
-    (``classifier``, ``inception_weights``, ``inception_download``, ``cache_dir``)."""
-    from omegaconf import OmegaConf
-
-    eval_cfg = OmegaConf.create(eval_cfg or {})
-    if isinstance(features, str) and features == "classifier":
-        from gantrain.metrics.classifier import load_or_train_classifier
-
-        if bundle is None or bundle.spec.num_classes < 2:
-            raise ConfigError(
-                "eval.features=classifier trains on the dataset's labels, but this dataset has none: "
-                "use eval.features=inception or a {_target_: …} module"
-            )
-        settings = OmegaConf.to_container(eval_cfg.get("classifier") or OmegaConf.create(), resolve=True)
-        extractor = load_or_train_classifier(bundle, dataset_key, settings, cache_dir(eval_cfg.get("cache_dir")), device)
-    elif isinstance(features, str) and features == "inception":
-        extractor = InceptionExtractor(eval_cfg.get("inception_weights"), bool(eval_cfg.get("inception_download", True)))
-    elif isinstance(features, str):
-        raise ConfigError(f"eval.features={features!r}: use classifier, inception or a {{_target_: …}} module")
-    else:
-        from hydra.utils import instantiate
-
-        node = OmegaConf.create(features)
-        if "_target_" not in node:
-            raise ConfigError("eval.features given as a mapping needs a _target_ (a module mapping images to features)")
-        node = OmegaConf.to_container(node, resolve=True)
-        name = node.pop("name", None) or node["_target_"].rsplit(".", 1)[-1].lower()
-        extractor = ModuleExtractor(instantiate(node), name)
-    return extractor.to(device)

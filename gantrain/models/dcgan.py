@@ -20,6 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from gantrain.models.outputs import DiscriminatorOutput
 from gantrain.models.layers import (MinibatchDiscrimination, MinibatchStdDev, append_onehot, norm_2d, pyramid_levels,
                                     pyramid_widths)
 
@@ -64,8 +65,6 @@ class Discriminator(nn.Module):
         minibatch_stddev: int = 0,
     ):
         super().__init__()
-        if pack < 1:
-            raise ValueError(f"pack={pack}: the discriminator needs at least one sample per decision")
         self.num_classes, self.aux_classes, self.pack = num_classes, aux_classes, pack
         pyramid_levels("DCGAN", channels, image_size)
         ch = pyramid_widths(image_size // 2, width, max_width)[::-1]  # image_size/2 … 4×4
@@ -90,4 +89,4 @@ class Discriminator(nn.Module):
         logits = self.adversarial(h).flatten()
         if self.classifier is None:
             return logits
-        return logits, self.classifier(h).flatten(1)
+        return DiscriminatorOutput(logits, classes=self.classifier(h).flatten(1))

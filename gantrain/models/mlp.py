@@ -71,8 +71,6 @@ class Discriminator(nn.Module):
         minibatch_stddev: int = 0,
     ):
         super().__init__()
-        if pack < 1:
-            raise ValueError(f"pack={pack}: the discriminator needs at least one sample per decision")
         if minibatch_stddev and not hidden:
             raise ValueError("minibatch_stddev is appended before the last hidden layer: give the discriminator one")
         self.num_classes, self.pack = num_classes, pack

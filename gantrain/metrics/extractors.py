@@ -1,0 +1,41 @@
+"""The feature extractor ``eval.features`` names: the dataset's classifier, the FID Inception-v3, or any module."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from gantrain.errors import ConfigError
+from gantrain.metrics.classifier import load_or_train_classifier
+from gantrain.metrics.features import Extractor, InceptionExtractor, ModuleExtractor, cache_dir
+
+
+def build_extractor(features, *, bundle=None, dataset_key: Optional[str] = None, eval_cfg=None,
+                    device: torch.device | str = "cpu") -> Extractor:
+    """The extractor ``features`` names (``"classifier"``, ``"inception"``) or instantiates (a mapping with
+    ``_target_``, and optionally ``name``), on ``device``. ``eval_cfg`` supplies the extractors' settings
+    (``classifier``, ``inception_weights``, ``inception_download``, ``cache_dir``)."""
+    eval_cfg = OmegaConf.create(eval_cfg or {})
+    if isinstance(features, str) and features == "classifier":
+        if bundle is None or bundle.spec.num_classes < 2:
+            raise ConfigError(
+                "eval.features=classifier trains on the dataset's labels, but this dataset has none: "
+                "use eval.features=inception or a {_target_: …} module"
+            )
+        settings = OmegaConf.to_container(eval_cfg.get("classifier") or OmegaConf.create(), resolve=True)
+        extractor = load_or_train_classifier(bundle, dataset_key, settings, cache_dir(eval_cfg.get("cache_dir")), device)
+    elif isinstance(features, str) and features == "inception":
+        extractor = InceptionExtractor(eval_cfg.get("inception_weights"), bool(eval_cfg.get("inception_download", True)))
+    elif isinstance(features, str):
+        raise ConfigError(f"eval.features={features!r}: use classifier, inception or a {{_target_: …}} module")
+    else:
+        node = OmegaConf.create(features)
+        if "_target_" not in node:
+            raise ConfigError("eval.features given as a mapping needs a _target_ (a module mapping images to features)")
+        node = OmegaConf.to_container(node, resolve=True)
+        name = node.pop("name", None) or node["_target_"].rsplit(".", 1)[-1].lower()
+        extractor = ModuleExtractor(instantiate(node), name)
+    return extractor.to(device)
