@@ -59,7 +59,7 @@ def train_for(method: str, args, evaluators: dict) -> tuple[dict, torch.Tensor]:
     """Train ``method`` for ``args.budget`` seconds; return its row of metrics and 100 samples."""
     cfg = compose([f"model={method}", "dataset=digits", f"trainer.device={args.device}", f"seed={args.seed}",
                    "trainer.eval_every=0", f"eval.num_samples={args.eval_samples}", *args.set])
-    cli.check_trainer(cfg)
+    cli.check_config(cfg)
     device = cli.pick_device(cfg.trainer.device)
     cli.seed_everything(cfg.seed)
     bundle = cli.build_data(cfg)
@@ -73,7 +73,7 @@ def train_for(method: str, args, evaluators: dict) -> tuple[dict, torch.Tensor]:
         trainer = Trainer(family, stream, optimizers, Path(run_dir), steps=10**9, d_steps=cfg.trainer.d_steps,
                           ema=cfg.trainer.ema, num_samples=100, seed=cfg.seed, heldout=take(bundle.heldout, 100))
         trainer.writer.close()
-        images_per_step = cfg.trainer.batch_size * sum(r for _, r in family.phases(cfg.trainer.d_steps))
+        images_per_step = cfg.trainer.batch_size * sum(p.repeats for p in family.phases(cfg.trainer.d_steps) if p.takes_batch)
         _sync(device)
         tic = time.perf_counter()
         while time.perf_counter() - tic < args.budget:

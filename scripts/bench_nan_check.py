@@ -2,7 +2,7 @@
 with ``trainer.nan_policy=stop`` (the default: ``isfinite(loss)`` queued on the device, read at log and
 checkpoint steps) and with ``skip`` (read after every update: one device sync each).
 
-"off" is the same loop with ``Trainer._admit`` always admitting and ``check_finite`` doing nothing, i.e.
+"off" is the same loop with ``NanGuard.admit`` always admitting and ``NanGuard.check`` doing nothing, i.e.
 the loop before the guard existed. Runs alternate between variants; the table reports medians over repeats,
 and the per-call cost of the guard itself (µs per update), which does not depend on the machine's load.
 
@@ -22,7 +22,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 import gantrain.cli as cli
-from gantrain.trainer import Trainer
+from gantrain.loop.guards import NanGuard
 
 OUT = Path(__file__).resolve().parent / "results"
 VARIANTS = ("off", "stop", "skip")
@@ -33,16 +33,16 @@ def run(variant: str, steps: int, device: str) -> float:
                  f"trainer.nan_policy={'skip' if variant == 'skip' else 'stop'}"]
     with initialize_config_dir(config_dir=str(cli.config_dir()), version_base="1.3"):
         cfg = compose("train", overrides=overrides)
-    admit, check = Trainer._admit, Trainer.check_finite
+    admit, check = NanGuard.admit, NanGuard.check
     if variant == "off":
-        Trainer._admit, Trainer.check_finite = (lambda self, phase, loss, terms: True), (lambda self: None)
+        NanGuard.admit, NanGuard.check = (lambda self, step, phase, loss, terms: True), (lambda self, last: None)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             tic = time.perf_counter()
             cli.train(cfg, Path(tmp) / "run")
             return steps / (time.perf_counter() - tic)
     finally:
-        Trainer._admit, Trainer.check_finite = admit, check
+        NanGuard.admit, NanGuard.check = admit, check
 
 
 def guard_cost(device: str, calls: int = 20000) -> dict[str, float]:
@@ -50,13 +50,12 @@ def guard_cost(device: str, calls: int = 20000) -> dict[str, float]:
     loss, terms = torch.tensor(0.5, device=device), {"loss/D": torch.tensor(0.5, device=device)}
     out = {}
     for policy in ("stop", "skip"):
-        trainer = Trainer.__new__(Trainer)
-        trainer.nan_policy, trainer.step, trainer._unchecked, trainer.skipped_updates = policy, 0, [], 0
+        guard = NanGuard(policy, Path("run"))
         tic = time.perf_counter()
         for i in range(calls):
-            trainer._admit("discriminator", loss, terms)
+            guard.admit(1, "discriminator", loss, terms)
             if policy == "stop" and i % 100 == 99:  # the check at a log step every 50 steps (2 updates each)
-                trainer.check_finite()
+                guard.check(None)
         out[policy] = (time.perf_counter() - tic) / calls * 1e6
     return out
 

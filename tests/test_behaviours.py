@@ -35,7 +35,7 @@ def test_mixed_precision_steps_run_under_autocast_and_update_every_network(compo
                 module.register_forward_hook(lambda m, args, out, name=name: seen[name].add(out.dtype))
     before = {name: [p.detach().clone() for p in net.parameters()] for name, net in family.networks.items()}
     trainer = Trainer(family, BatchStream(bundle.train, 16, seed=0), build_optimizers(cfg, family, 1), tmp_path,
-                      steps=2, amp=True, amp_dtype=dtype, num_samples=16, preview_real=torch.zeros(16, 1, 16, 16))
+                      steps=2, amp=True, amp_dtype=dtype, num_samples=16, heldout={"image": torch.zeros(16, 1, 16, 16)})
     logs = [trainer.train_step(measure=True) for _ in range(2)]
     assert seen == {"discriminator": {getattr(torch, dtype)}, "generator": {getattr(torch, dtype)}}
     assert {"loss/D", "loss/G"} <= set(logs[0])
@@ -44,7 +44,7 @@ def test_mixed_precision_steps_run_under_autocast_and_update_every_network(compo
     assert all(math.isfinite(logs[-1][f"grad_norm/{phase}"].item()) for phase in family.networks)
     for name, net in family.networks.items():
         assert all(not torch.equal(p, b) for p, b in zip(net.parameters(), before[name])), name
-    assert {phase: s.is_enabled() for phase, s in trainer.scalers.items()} == {
+    assert {phase: s.is_enabled() for phase, s in trainer.updater.scalers.items()} == {
         "discriminator": dtype == "float16", "generator": dtype == "float16"}
 
 

@@ -65,7 +65,7 @@ def test_batch_stream_covers_each_epoch_and_resumes_exactly():
 
 
 def test_batch_stream_reshuffles_every_epoch_from_its_seed():
-    data = InMemory(torch.zeros(16, 1), torch.arange(16))
+    data = InMemory({"image": torch.zeros(16, 1), "label": torch.arange(16)})
 
     def epochs(seed, n=3):
         stream = BatchStream(data, batch_size=4, seed=seed)
@@ -118,7 +118,7 @@ def test_uint8_images_are_scaled_by_127_5_to_minus_one_one(torchvision_root):
     """x / 127.5 − 1: 0 → −1, 51 → −0.6, 255 → 1; MNIST at its own size is its raw pixels so scaled."""
     from torchvision import datasets
 
-    data = InMemory(torch.tensor([0, 51, 255], dtype=torch.uint8).view(3, 1, 1, 1))
+    data = InMemory({"image": torch.tensor([0, 51, 255], dtype=torch.uint8).view(3, 1, 1, 1)})
     assert data.tensors()["image"].flatten().tolist() == pytest.approx([-1.0, -0.6, 1.0])
     raw = datasets.MNIST(str(torchvision_root), train=True).data  # torchvision's own read of the IDX file
     images = torchvision_dataset("mnist", root=str(torchvision_root), image_size=28).train.tensors()["image"]
