@@ -41,8 +41,8 @@ def test_acgan_discriminator_loss_adds_the_weighted_class_loss_on_real_and_fake(
     loss, logs = family.loss("discriminator", batch, step=0)
     G, D = family.networks["generator"], family.networks["discriminator"]
     with torch.no_grad():  # train mode as in the loss: each batch normalized by its own statistics
-        d_real, c_real = D(real, labels)
-        d_fake, c_fake = D(G(z, labels), labels)
+        on_real, on_fake = D(real, labels), D(G(z, labels), labels)
+    (d_real, c_real), (d_fake, c_fake) = (on_real.adversarial, on_real.classes), (on_fake.adversarial, on_fake.classes)
     adversarial = -F.logsigmoid(d_real).mean() - F.logsigmoid(-d_fake).mean()
     classification = cross_entropy(c_real, labels) + cross_entropy(c_fake, labels)
     assert logs["loss/D"].item() == pytest.approx(adversarial.item(), rel=1e-5)
@@ -57,7 +57,8 @@ def test_acgan_generator_loss_adds_the_weighted_class_loss_on_fake(acgan):
     loss, logs = family.loss("generator", batch, step=0)
     G, D = family.networks["generator"], family.networks["discriminator"]
     with torch.no_grad():
-        d_fake, c_fake = D(G(z, labels), labels)
+        on_fake = D(G(z, labels), labels)
+    d_fake, c_fake = on_fake.adversarial, on_fake.classes
     adversarial = -F.logsigmoid(d_fake).mean()
     classification = cross_entropy(c_fake, labels)
     assert logs["loss/G"].item() == pytest.approx(adversarial.item(), rel=1e-5)
