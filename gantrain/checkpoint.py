@@ -56,8 +56,7 @@ def load(path: Path, map_location="cpu", required: Iterable[str] = ()) -> dict:
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as err:
         raise ConfigError(
-            f"{str(path)!r} is truncated or not a checkpoint ({type(err).__name__}); "
-            f"use another checkpoint or start a new run"
+            f"{str(path)!r} is truncated or not a checkpoint ({type(err).__name__}); use another checkpoint or start a new run"
         ) from None
     missing = [k for k in required if not isinstance(state, dict) or k not in state]
     if missing:

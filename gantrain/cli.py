@@ -79,8 +79,10 @@ def check_config(cfg: DictConfig) -> TrainerSettings:
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"dataset.{key}={value!r} must be a positive integer")
     per_phase = cfg.optimizer.get("per_phase") or {}
-    rates = {**{key: cfg.optimizer.get(key) for key in ("lr", *PHASE_LR_ALIASES)},
-             **{f"per_phase.{p}.lr": options.get("lr") for p, options in per_phase.items()}}
+    rates = {
+        **{key: cfg.optimizer.get(key) for key in ("lr", *PHASE_LR_ALIASES)},
+        **{f"per_phase.{p}.lr": options.get("lr") for p, options in per_phase.items()},
+    }
     for key, value in rates.items():
         if value is not None and not float(value) > 0:
             raise ConfigError(f"optimizer.{key}={value} must be a positive learning rate")
@@ -205,8 +207,9 @@ def build_optimizers(cfg: DictConfig, family: Family, d_steps: int) -> dict[str,
         options = {**settings, **per_phase.get(phase.name, {})}
         if isinstance(options.get("betas"), list):  # optimizer.betas=[0,0.99] from the command line gives an int 0
             options["betas"] = tuple(float(beta) for beta in options["betas"])
-        optimizers[phase.name] = _instantiate(options, f"optimizer={settings['_target_']}", "; fix the optimizer.* setting",
-                                              params=list(family.parameters_of(phase)))
+        optimizers[phase.name] = _instantiate(
+            options, f"optimizer={settings['_target_']}", "; fix the optimizer.* setting", params=list(family.parameters_of(phase))
+        )
     return optimizers
 
 
@@ -241,10 +244,19 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> dict
         with checkpoint.forked_rng(device):  # training's streams stay as seeded, cached classifier or not
             evaluator = build_evaluator(cfg, bundle, device)
         best_metric = best_metric_name(cfg, evaluator)
-    trainer = Trainer(family, stream, optimizers, run_dir, settings=settings, heldout=take(bundle.heldout, settings.num_samples),
-                      evaluator=evaluator, best_metric=best_metric,
-                      best_higher=best_metric is not None and higher_is_better(best_metric),
-                      seed=cfg.seed, config_yaml=OmegaConf.to_yaml(cfg, resolve=True))
+    trainer = Trainer(
+        family,
+        stream,
+        optimizers,
+        run_dir,
+        settings=settings,
+        heldout=take(bundle.heldout, settings.num_samples),
+        evaluator=evaluator,
+        best_metric=best_metric,
+        best_higher=best_metric is not None and higher_is_better(best_metric),
+        seed=cfg.seed,
+        config_yaml=OmegaConf.to_yaml(cfg, resolve=True),
+    )
     if state is not None:
         trainer.load_state_dict(state, source=str(Path(cfg.resume) / "checkpoints" / "last.pt"))
         log.info("resumed %s at step %d", run_dir, trainer.step)
@@ -261,8 +273,11 @@ def _hydra_main(cfg: DictConfig) -> None:
     try:
         train(cfg, run_dir, hc.overrides.task)
     except Interrupted as stop:
-        print(f"gantrain: {signal.Signals(stop.signum).name} received: stopped after step {stop.step} with a "
-              f"checkpoint; continue with: gantrain resume={run_dir}", file=sys.stderr)
+        print(
+            f"gantrain: {signal.Signals(stop.signum).name} received: stopped after step {stop.step} with a "
+            f"checkpoint; continue with: gantrain resume={run_dir}",
+            file=sys.stderr,
+        )
         sys.exit(128 + stop.signum)
     except (ConfigError, NonFiniteLoss) as err:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":

@@ -124,8 +124,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     except ConfigError as err:
         print(f"gantrain-eval: error: {err}", file=sys.stderr)
         sys.exit(2)
-    print(f"{record['model']} on {record['dataset']}, step {record['step']}, {record['num_samples']} samples "
-          f"from the {record['network']}")
+    print(f"{record['model']} on {record['dataset']}, step {record['step']}, {record['num_samples']} samples from the {record['network']}")
     width = max(len(k) for k in record["metrics"])
     for k, v in record["metrics"].items():
         print(f"  {k:<{width}}  {v:.6g}")

@@ -52,8 +52,9 @@ class Regularizer:
     def needs_real_gradients(self, step: int) -> bool:
         return False
 
-    def discriminator_penalty(self, critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, step: int,
-                              real_outputs: Optional[Tensor] = None) -> Optional[Tensor]:
+    def discriminator_penalty(
+        self, critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, step: int, real_outputs: Optional[Tensor] = None
+    ) -> Optional[Tensor]:
         return None
 
     def generator_penalty(self, generator: nn.Module, step: int) -> Optional[Tensor]:
@@ -76,13 +77,17 @@ def check_combination(loss: GANLoss, regularizers: Mapping[str, Regularizer]) ->
     for name, reg in regularizers.items():
         for network in sorted(reg.constrains):
             if network in owner:
-                raise ValueError(f"regularizers {owner[network]} and {name} both constrain the {network}'s weights "
-                                 f"and contradict each other: keep one of them")
+                raise ValueError(
+                    f"regularizers {owner[network]} and {name} both constrain the {network}'s weights "
+                    f"and contradict each other: keep one of them"
+                )
             owner[network] = name
     if loss.lipschitz and not any(reg.lipschitz for reg in regularizers.values()):
-        log.warning("the Wasserstein loss assumes a 1-Lipschitz critic, but no regularizer constrains it "
-                    "(%s): add regularizer=weight_clip, gradient_penalty or spectral_norm",
-                    ", ".join(regularizers) or "regularizer=none")
+        log.warning(
+            "the Wasserstein loss assumes a 1-Lipschitz critic, but no regularizer constrains it "
+            "(%s): add regularizer=weight_clip, gradient_penalty or spectral_norm",
+            ", ".join(regularizers) or "regularizer=none",
+        )
 
 
 def input_gradients(critic: Callable[[Tensor], Tensor], x: Tensor, outputs: Optional[Tensor] = None) -> Tensor:
@@ -105,9 +110,13 @@ def _per_sample_normalization(networks: Mapping[str, nn.Module], who: str) -> No
                 setattr(parent, child_name, norm_2d("layer", child.num_features))
                 swapped.append(f"{parent_name}.{child_name}".lstrip("."))
     if swapped:
-        log.warning("%s: the discriminator's batch norm (%s) couples the samples whose gradients are penalized; "
-                    "using layer norm instead, as WGAN-GP recommends (choose model.discriminator.norm=layer to "
-                    "say so yourself)", who, ", ".join(swapped))
+        log.warning(
+            "%s: the discriminator's batch norm (%s) couples the samples whose gradients are penalized; "
+            "using layer norm instead, as WGAN-GP recommends (choose model.discriminator.norm=layer to "
+            "say so yourself)",
+            who,
+            ", ".join(swapped),
+        )
 
 
 class WeightClip(Regularizer):

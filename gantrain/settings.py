@@ -31,32 +31,38 @@ def _fraction(key: str, value: Any) -> None:
 
 
 CHECKS = {
-    "steps": _positive_int, "d_steps": _positive_int, "batch_size": _positive_int, "accumulate": _positive_int,
-    "log_every": _positive_int, "sample_every": _positive_int, "checkpoint_every": _positive_int,
-    "num_samples": _positive_int, "lr_decay_start": _fraction,
+    "steps": _positive_int,
+    "d_steps": _positive_int,
+    "batch_size": _positive_int,
+    "accumulate": _positive_int,
+    "log_every": _positive_int,
+    "sample_every": _positive_int,
+    "checkpoint_every": _positive_int,
+    "num_samples": _positive_int,
+    "lr_decay_start": _fraction,
 }
 
 
 @dataclass(frozen=True)
 class TrainerSettings:
-    steps: int = 1500             # training steps; each runs every phase (k discriminator updates + one generator update)
-    d_steps: int = 1              # k, discriminator updates per generator update
-    batch_size: int = 64          # samples per micro-batch
-    accumulate: int = 1           # micro-batches per optimizer update: an update sees batch_size × accumulate samples
-    device: str = "auto"          # auto = cuda when present, else cpu
-    amp: bool = False             # mixed precision (CUDA; bfloat16 also runs on the CPU when a Trainer is built directly)
-    amp_dtype: str = "bfloat16"   # or float16 (with loss scaling)
-    ema: float = 0.0              # EMA decay of the sampling network's weights (0 = off), e.g. 0.999
-    lr_decay_start: float = 1.0   # from this fraction of steps, every learning rate decays linearly (1.0 = constant)
-    lr_decay_final: float = 0.0   # ... to this factor of its value at the last step
-    grad_clip: float = 0.0        # > 0: clip each update's global gradient norm to this (DDPM: 1.0)
-    nan_policy: str = "stop"      # a NaN/Inf loss: stop (name the step, keep the last good checkpoint) | skip the update
+    steps: int = 1500  # training steps; each runs every phase (k discriminator updates + one generator update)
+    d_steps: int = 1  # k, discriminator updates per generator update
+    batch_size: int = 64  # samples per micro-batch
+    accumulate: int = 1  # micro-batches per optimizer update: an update sees batch_size × accumulate samples
+    device: str = "auto"  # auto = cuda when present, else cpu
+    amp: bool = False  # mixed precision (CUDA; bfloat16 also runs on the CPU when a Trainer is built directly)
+    amp_dtype: str = "bfloat16"  # or float16 (with loss scaling)
+    ema: float = 0.0  # EMA decay of the sampling network's weights (0 = off), e.g. 0.999
+    lr_decay_start: float = 1.0  # from this fraction of steps, every learning rate decays linearly (1.0 = constant)
+    lr_decay_final: float = 0.0  # ... to this factor of its value at the last step
+    grad_clip: float = 0.0  # > 0: clip each update's global gradient norm to this (DDPM: 1.0)
+    nan_policy: str = "stop"  # a NaN/Inf loss: stop (name the step, keep the last good checkpoint) | skip the update
     log_every: int = 50
     sample_every: int = 250
     checkpoint_every: int = 500
-    eval_every: int = 500         # compute eval's metrics every this many steps and at the end (0 = off)
-    num_samples: int = 64         # preview samples (train.yaml: the dataset's preview_samples), from as many held-out rows
-    num_workers: int = 0          # data-loader worker processes (for image folders)
+    eval_every: int = 500  # compute eval's metrics every this many steps and at the end (0 = off)
+    num_samples: int = 64  # preview samples (train.yaml: the dataset's preview_samples), from as many held-out rows
+    num_workers: int = 0  # data-loader worker processes (for image folders)
 
     def __post_init__(self):
         for key, check in CHECKS.items():

@@ -45,22 +45,41 @@ class Trainer:
     SIGTERM finish the step in progress, write the checkpoint and raise ``Interrupted``.
     """
 
-    def __init__(self, family: Family, stream: BatchStream, optimizers: dict[str, torch.optim.Optimizer],
-                 run_dir: Path, *, settings: Optional[TrainerSettings] = None, heldout: Optional[dict] = None,
-                 evaluator=None, best_metric: Optional[str] = None, best_higher: bool = False, seed: int = 0,
-                 config_yaml: str = "", **fields):
+    def __init__(
+        self,
+        family: Family,
+        stream: BatchStream,
+        optimizers: dict[str, torch.optim.Optimizer],
+        run_dir: Path,
+        *,
+        settings: Optional[TrainerSettings] = None,
+        heldout: Optional[dict] = None,
+        evaluator=None,
+        best_metric: Optional[str] = None,
+        best_higher: bool = False,
+        seed: int = 0,
+        config_yaml: str = "",
+        **fields,
+    ):
         self.settings = s = settings if settings is not None else TrainerSettings(**fields)
         self.family, self.stream, self.run_dir = family, stream, Path(run_dir)
         self.device = family.device
         self.phases = family.phases(s.d_steps)
-        self.updater = Updater(optimizers, self.device, steps=s.steps, accumulate=s.accumulate, amp=s.amp,
-                               amp_dtype=s.amp_dtype, grad_clip=s.grad_clip, lr_decay_start=s.lr_decay_start,
-                               lr_decay_final=s.lr_decay_final)
+        self.updater = Updater(
+            optimizers,
+            self.device,
+            steps=s.steps,
+            accumulate=s.accumulate,
+            amp=s.amp,
+            amp_dtype=s.amp_dtype,
+            grad_clip=s.grad_clip,
+            lr_decay_start=s.lr_decay_start,
+            lr_decay_final=s.lr_decay_final,
+        )
         sampler = family.networks[family.sample_network]
         self.ema = AveragedModel(sampler, multi_avg_fn=ema_with_warmup(s.ema), use_buffers=True) if s.ema > 0 else None
         self.heldout = heldout or {}
-        self.fixed_inputs = to_device(family.fixed_inputs(s.num_samples, torch.Generator().manual_seed(seed), self.heldout),
-                                      self.device)
+        self.fixed_inputs = to_device(family.fixed_inputs(s.num_samples, torch.Generator().manual_seed(seed), self.heldout), self.device)
         self.config_yaml = config_yaml
         self.evaluator = evaluator
         self.eval_every = s.eval_every if evaluator is not None else 0
@@ -124,16 +143,26 @@ class Trainer:
         s = self.settings
         scalars, images, tic = ScalarLog(), 0, time.perf_counter()
         batch_images = self.stream.sampler.batch_size * s.accumulate * sum(p.repeats for p in self.phases if p.takes_batch)
-        with logging_redirect_tqdm(), tqdm(total=s.steps, initial=self.step, desc=self.family.name, dynamic_ncols=True) as bar, \
-                self.signals.active():
+        with (
+            logging_redirect_tqdm(),
+            tqdm(total=s.steps, initial=self.step, desc=self.family.name, dynamic_ncols=True) as bar,
+            self.signals.active(),
+        ):
             while self.step < s.steps:
                 scalars.add(self.train_step(measure=(self.step + 1) % s.log_every == 0))
                 images += batch_images
                 bar.update(1)
                 stop = self.signals.received is not None
-                due = {name: self.step % every == 0 or self.step == s.steps
-                       for name, every in (("log", s.log_every), ("sample", s.sample_every),
-                                           ("eval", self.eval_every), ("save", s.checkpoint_every)) if every}
+                due = {
+                    name: self.step % every == 0 or self.step == s.steps
+                    for name, every in (
+                        ("log", s.log_every),
+                        ("sample", s.sample_every),
+                        ("eval", self.eval_every),
+                        ("save", s.checkpoint_every),
+                    )
+                    if every
+                }
                 if self.guard.pending and (stop or any(due.values()) or len(self.guard.pending) >= 1024):
                     self.guard.check(self.last_checkpoint)  # before anything logs, evaluates or saves these weights
                 if due["log"]:

@@ -31,8 +31,15 @@ def scatter_figure(fake: torch.Tensor, real: Optional[torch.Tensor], title: str 
     return fig
 
 
-def save_preview(samples: torch.Tensor, real: Optional[torch.Tensor], path: Path, writer=None, step: int = 0,
-                 nrow: Optional[int] = None, tag: str = "samples") -> None:
+def save_preview(
+    samples: torch.Tensor,
+    real: Optional[torch.Tensor],
+    path: Path,
+    writer=None,
+    step: int = 0,
+    nrow: Optional[int] = None,
+    tag: str = "samples",
+) -> None:
     """Save ``samples`` as a PNG at ``path`` and, given a SummaryWriter, log it at ``step``; points are drawn
     over the ``real`` ones."""
     samples = samples.detach().cpu()
@@ -52,9 +59,17 @@ def save_preview(samples: torch.Tensor, real: Optional[torch.Tensor], path: Path
             plt.close(fig)
 
 
-def memorization_figures(samples: torch.Tensor, neighbours: torch.Tensor, heldout_distances: torch.Tensor,
-                         sample_distances: torch.Tensor, space: str, ratio: float, out_dir: Optional[Path] = None,
-                         writer=None, step: int = 0) -> None:
+def memorization_figures(
+    samples: torch.Tensor,
+    neighbours: torch.Tensor,
+    heldout_distances: torch.Tensor,
+    sample_distances: torch.Tensor,
+    space: str,
+    ratio: float,
+    out_dir: Optional[Path] = None,
+    writer=None,
+    step: int = 0,
+) -> None:
     """``memorization.png``: each row a generated sample and its nearest training images (``neighbours``:
     rows × k × C×H×W); ``nn_distances.png``: histograms of held-out→train and generated→train nearest-neighbour
     distances in ``space``. Saved under ``out_dir`` and logged to ``writer``."""

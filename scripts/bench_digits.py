@@ -57,8 +57,17 @@ def _sync(device: torch.device) -> None:
 
 def train_for(method: str, args, evaluators: dict) -> tuple[dict, torch.Tensor]:
     """Train ``method`` for ``args.budget`` seconds; return its row of metrics and 100 samples."""
-    cfg = compose([f"model={method}", "dataset=digits", f"trainer.device={args.device}", f"seed={args.seed}",
-                   "trainer.eval_every=0", f"eval.num_samples={args.eval_samples}", *args.set])
+    cfg = compose(
+        [
+            f"model={method}",
+            "dataset=digits",
+            f"trainer.device={args.device}",
+            f"seed={args.seed}",
+            "trainer.eval_every=0",
+            f"eval.num_samples={args.eval_samples}",
+            *args.set,
+        ]
+    )
     cli.check_config(cfg)
     device = cli.pick_device(cfg.trainer.device)
     cli.seed_everything(cfg.seed)
@@ -70,8 +79,18 @@ def train_for(method: str, args, evaluators: dict) -> tuple[dict, torch.Tensor]:
         evaluators["digits"] = build_evaluator(cfg, bundle, device)
     evaluator = evaluators["digits"]
     with tempfile.TemporaryDirectory() as run_dir:
-        trainer = Trainer(family, stream, optimizers, Path(run_dir), steps=10**9, d_steps=cfg.trainer.d_steps,
-                          ema=cfg.trainer.ema, num_samples=100, seed=cfg.seed, heldout=take(bundle.heldout, 100))
+        trainer = Trainer(
+            family,
+            stream,
+            optimizers,
+            Path(run_dir),
+            steps=10**9,
+            d_steps=cfg.trainer.d_steps,
+            ema=cfg.trainer.ema,
+            num_samples=100,
+            seed=cfg.seed,
+            heldout=take(bundle.heldout, 100),
+        )
         trainer.writer.close()
         images_per_step = cfg.trainer.batch_size * sum(p.repeats for p in family.phases(cfg.trainer.d_steps) if p.takes_batch)
         _sync(device)
@@ -85,8 +104,13 @@ def train_for(method: str, args, evaluators: dict) -> tuple[dict, torch.Tensor]:
         _sync(device)
         sampling = time.perf_counter() - tic
     metrics = evaluator.evaluate(samples)
-    row = {"method": method, "steps": trainer.step, "images_per_s": trainer.step * images_per_step / seconds,
-           **{c: metrics.get(f"{c}/classifier") for c in COLUMNS}, "sample_s_per_1000": sampling / len(samples) * 1000}
+    row = {
+        "method": method,
+        "steps": trainer.step,
+        "images_per_s": trainer.step * images_per_step / seconds,
+        **{c: metrics.get(f"{c}/classifier") for c in COLUMNS},
+        "sample_s_per_1000": sampling / len(samples) * 1000,
+    }
     return row, samples[:100]
 
 
@@ -111,26 +135,50 @@ def main() -> None:
         print(f"{method}: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
     evaluator = evaluators["digits"]
     floor = evaluator.evaluate(evaluator.bundle.train.tensors()["image"])
-    rows.insert(0, {"method": "real (train split)", "steps": None, "images_per_s": None,
-                    **{c: floor.get(f"{c}/classifier") for c in COLUMNS}, "sample_s_per_1000": None})
+    rows.insert(
+        0,
+        {
+            "method": "real (train split)",
+            "steps": None,
+            "images_per_s": None,
+            **{c: floor.get(f"{c}/classifier") for c in COLUMNS},
+            "sample_s_per_1000": None,
+        },
+    )
     accuracy = evaluator.extractor.accuracy
 
-    print(f"\ndigits 16×16: {args.budget:g} s of training per method on {args.device} ({torch.get_num_threads()} threads); "
-          f"{args.eval_samples} samples vs the {len(evaluator.bundle.heldout)} held-out images in the classifier's features "
-          f"(held-out accuracy {accuracy:.3f})\n")
+    print(
+        f"\ndigits 16×16: {args.budget:g} s of training per method on {args.device} ({torch.get_num_threads()} threads); "
+        f"{args.eval_samples} samples vs the {len(evaluator.bundle.heldout)} held-out images in the classifier's features "
+        f"(held-out accuracy {accuracy:.3f})\n"
+    )
     heads = ["method", "steps", "images/s", *COLUMNS, "sampling s / 1000"]
     print("| " + " | ".join(heads) + " |")
     print("|" + "|".join(["---"] + ["---:"] * (len(heads) - 1)) + "|")
     fmt = lambda v, spec: "–" if v is None else format(v, spec)  # noqa: E731
     for r in rows:
-        cells = [r["method"], fmt(r["steps"], "d"), fmt(r["images_per_s"], ".0f"), fmt(r["FID"], ".2f"), fmt(r["IS"], ".2f"),
-                 fmt(r["KID"], ".3g"), *(fmt(r[c], ".3f") for c in ("precision", "recall", "density", "coverage", "class_KL")),
-                 fmt(r["sample_s_per_1000"], ".2f")]
+        cells = [
+            r["method"],
+            fmt(r["steps"], "d"),
+            fmt(r["images_per_s"], ".0f"),
+            fmt(r["FID"], ".2f"),
+            fmt(r["IS"], ".2f"),
+            fmt(r["KID"], ".3g"),
+            *(fmt(r[c], ".3f") for c in ("precision", "recall", "density", "coverage", "class_KL")),
+            fmt(r["sample_s_per_1000"], ".2f"),
+        ]
         print("| " + " | ".join(cells) + " |")
 
     RESULTS.mkdir(exist_ok=True)
-    meta = {"budget_s": args.budget, "device": args.device, "threads": torch.get_num_threads(), "eval_samples": args.eval_samples,
-            "heldout": len(evaluator.bundle.heldout), "classifier_accuracy": accuracy, "overrides": args.set}
+    meta = {
+        "budget_s": args.budget,
+        "device": args.device,
+        "threads": torch.get_num_threads(),
+        "eval_samples": args.eval_samples,
+        "heldout": len(evaluator.bundle.heldout),
+        "classifier_accuracy": accuracy,
+        "overrides": args.set,
+    }
     (RESULTS / "digits.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
     with open(RESULTS / "digits.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=["method", "steps", "images_per_s", *COLUMNS, "sample_s_per_1000"])

@@ -67,23 +67,40 @@ def main() -> None:
         fresh = GaussianStats(sa.mu, sa.sigma)  # no Σ1^½ yet
         ours, t_ours = timed(lambda: frechet_distance(fresh, sb))
         cached, t_cached = timed(lambda: frechet_distance(fresh, sb))  # Σ1^½ kept from the call above
-        rows.append({
-            "d": d, "n": args.n, "fid_sqrtm": reference, "fid_ours": ours,
-            "rel_diff": abs(ours - reference) / abs(reference), "rel_diff_cached": abs(cached - reference) / abs(reference),
-            "stats_s": t_stats, "sqrtm_s": t_sqrtm, "ours_s": t_ours, "ours_cached_s": t_cached,
-            "speedup": t_sqrtm / t_ours, "speedup_cached": t_sqrtm / t_cached,
-        })
+        rows.append(
+            {
+                "d": d,
+                "n": args.n,
+                "fid_sqrtm": reference,
+                "fid_ours": ours,
+                "rel_diff": abs(ours - reference) / abs(reference),
+                "rel_diff_cached": abs(cached - reference) / abs(reference),
+                "stats_s": t_stats,
+                "sqrtm_s": t_sqrtm,
+                "ours_s": t_ours,
+                "ours_cached_s": t_cached,
+                "speedup": t_sqrtm / t_ours,
+                "speedup_cached": t_sqrtm / t_cached,
+            }
+        )
         r = rows[-1]
-        print(f"d={d}: FID {ours:.6f} (sqrtm {reference:.6f}), rel. diff {r['rel_diff']:.2e}; "
-              f"sqrtm {t_sqrtm:.2f} s, ours {t_ours:.2f} s, cached {t_cached:.2f} s", flush=True)
+        print(
+            f"d={d}: FID {ours:.6f} (sqrtm {reference:.6f}), rel. diff {r['rel_diff']:.2e}; "
+            f"sqrtm {t_sqrtm:.2f} s, ours {t_ours:.2f} s, cached {t_cached:.2f} s",
+            flush=True,
+        )
 
     header = f"{'d':>5} {'n':>6} {'FID (ours)':>14} {'FID (sqrtm)':>14} {'rel. diff':>9} {'sqrtm s':>8} {'ours s':>7} {'cached s':>8} {'speed-up':>8} {'cached':>7}"
     print("\n" + header + "\n" + "-" * len(header))
     for r in rows:
-        print(f"{r['d']:>5} {r['n']:>6} {r['fid_ours']:>14.6f} {r['fid_sqrtm']:>14.6f} {r['rel_diff']:>9.1e} "
-              f"{r['sqrtm_s']:>8.2f} {r['ours_s']:>7.2f} {r['ours_cached_s']:>8.2f} {r['speedup']:>7.1f}× {r['speedup_cached']:>6.1f}×")
-    print(f"(threads: {torch.get_num_threads()}; statistics of both sets take {rows[-1]['stats_s']:.2f} s at d={rows[-1]['d']}, "
-          "not counted in either method)")
+        print(
+            f"{r['d']:>5} {r['n']:>6} {r['fid_ours']:>14.6f} {r['fid_sqrtm']:>14.6f} {r['rel_diff']:>9.1e} "
+            f"{r['sqrtm_s']:>8.2f} {r['ours_s']:>7.2f} {r['ours_cached_s']:>8.2f} {r['speedup']:>7.1f}× {r['speedup_cached']:>6.1f}×"
+        )
+    print(
+        f"(threads: {torch.get_num_threads()}; statistics of both sets take {rows[-1]['stats_s']:.2f} s at d={rows[-1]['d']}, "
+        "not counted in either method)"
+    )
 
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "fid.json").write_text(json.dumps({"threads": torch.get_num_threads(), "rows": rows}, indent=2) + "\n")

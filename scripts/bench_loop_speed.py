@@ -43,9 +43,18 @@ def gantrain_images_per_s(size: int, steps: int, device: str) -> float:
     cfg, bundle, family = build(size, device)
     optimizers = cli.build_optimizers(cfg, family, 1)
     with tempfile.TemporaryDirectory() as run_dir:
-        trainer = Trainer(family, BatchStream(bundle.train, 64, seed=0), optimizers, Path(run_dir), steps=steps,
-                          log_every=50, sample_every=steps, checkpoint_every=steps, num_samples=64,
-                          heldout=take(bundle.heldout, 64))
+        trainer = Trainer(
+            family,
+            BatchStream(bundle.train, 64, seed=0),
+            optimizers,
+            Path(run_dir),
+            steps=steps,
+            log_every=50,
+            sample_every=steps,
+            checkpoint_every=steps,
+            num_samples=64,
+            heldout=take(bundle.heldout, 64),
+        )
         _sync(device)
         tic = time.perf_counter()
         trainer.fit()
@@ -100,13 +109,22 @@ def main(argv=None) -> None:
         for _ in range(args.repeats):
             bare.append(bare_images_per_s(size, args.steps, args.device))
             ours.append(gantrain_images_per_s(size, args.steps, args.device))
-        rows.append({"size": size, "device": args.device, "torch_threads": torch.get_num_threads(),
-                     "bare_images_per_s": statistics.median(bare), "gantrain_images_per_s": statistics.median(ours),
-                     "ratio": statistics.median(o / b for o, b in zip(ours, bare))})
+        rows.append(
+            {
+                "size": size,
+                "device": args.device,
+                "torch_threads": torch.get_num_threads(),
+                "bare_images_per_s": statistics.median(bare),
+                "gantrain_images_per_s": statistics.median(ours),
+                "ratio": statistics.median(o / b for o, b in zip(ours, bare)),
+            }
+        )
     print(f"| size | device | bare loop (img/s) | gantrain (img/s) | ratio (median of {args.repeats} paired runs) |")
     print("| --- | --- | --- | --- | --- |")
     for r in rows:
-        print(f"| {r['size']}×{r['size']} | {r['device']} | {r['bare_images_per_s']:.0f} | {r['gantrain_images_per_s']:.0f} | {r['ratio']:.3f} |")
+        print(
+            f"| {r['size']}×{r['size']} | {r['device']} | {r['bare_images_per_s']:.0f} | {r['gantrain_images_per_s']:.0f} | {r['ratio']:.3f} |"
+        )
     OUT.mkdir(exist_ok=True)
     (OUT / "loop_speed.json").write_text(json.dumps(rows, indent=2))
 

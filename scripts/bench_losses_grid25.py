@@ -29,6 +29,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
+from bench_mode_collapse import mean_se  # noqa: E402  (this folder is on sys.path when run as a script)
 from hydra import compose, initialize_config_dir  # noqa: E402
 from hydra.core.global_hydra import GlobalHydra  # noqa: E402
 
@@ -36,7 +37,6 @@ import gantrain.cli as cli  # noqa: E402  (registers the config's resolvers)
 from gantrain.data import BatchStream  # noqa: E402
 from gantrain.metrics.modes import mode_coverage  # noqa: E402
 from gantrain.trainer import Trainer  # noqa: E402
-from bench_mode_collapse import mean_se  # noqa: E402  (this folder is on sys.path when run as a script)
 
 OUT = Path(__file__).resolve().parent / "results"
 EVAL_POINTS = 2_500
@@ -64,11 +64,20 @@ def run_one(loss: str, seed: int, args, workdir: Path) -> tuple[dict, torch.Tens
     with torch.no_grad():
         points = trainer.sample(family.fixed_inputs(EVAL_POINTS, torch.Generator().manual_seed(10_000 + seed))).cpu()
     finite = bool(torch.isfinite(points).all())
-    result = mode_coverage(points, bundle.mixture) if finite else {
-        "modes": 0, "num_modes": len(bundle.mixture.means), "hq_fraction": 0.0, "reverse_kl": math.nan}
-    result.update(seconds=seconds, steps=args.steps, d_steps=cfg.trainer.d_steps, finite=finite,
-                  regularizers=",".join(cfg.regularizer) or "none", optimizer=cfg.optimizer._target_.split(".")[-1],
-                  lr=cfg.optimizer.lr)
+    result = (
+        mode_coverage(points, bundle.mixture)
+        if finite
+        else {"modes": 0, "num_modes": len(bundle.mixture.means), "hq_fraction": 0.0, "reverse_kl": math.nan}
+    )
+    result.update(
+        seconds=seconds,
+        steps=args.steps,
+        d_steps=cfg.trainer.d_steps,
+        finite=finite,
+        regularizers=",".join(cfg.regularizer) or "none",
+        optimizer=cfg.optimizer._target_.split(".")[-1],
+        lr=cfg.optimizer.lr,
+    )
     return result, points
 
 
@@ -90,27 +99,48 @@ def main() -> None:
                 result, points = run_one(loss, seed, args, Path(tmp))
                 rows.append({"loss": loss, "seed": seed, **result})
                 samples.setdefault(loss, points)
-                print(f"{loss:22s} seed {seed}: {result['modes']}/{result['num_modes']} modes, "
-                      f"HQ {100 * result['hq_fraction']:.1f} %, rev KL {result['reverse_kl']:.3f}, "
-                      f"{result['seconds']:.1f} s", flush=True)
+                print(
+                    f"{loss:22s} seed {seed}: {result['modes']}/{result['num_modes']} modes, "
+                    f"HQ {100 * result['hq_fraction']:.1f} %, rev KL {result['reverse_kl']:.3f}, "
+                    f"{result['seconds']:.1f} s",
+                    flush=True,
+                )
 
-    print(f"\ngrid25, model=mlp, {args.steps} steps, {args.seeds} seed(s), mean ± standard error; "
-          f"{EVAL_POINTS} points; 'ok' = all 25 modes, HQ > 97 %, reverse KL < 0.02")
-    print(f"{'loss':22s} {'k':>2s} {'regularizer':16s} {'optimizer':>16s} {'modes':>12s} {'HQ %':>12s} "
-          f"{'reverse KL':>14s} {'s/run':>6s} {'ok':>5s}")
+    print(
+        f"\ngrid25, model=mlp, {args.steps} steps, {args.seeds} seed(s), mean ± standard error; "
+        f"{EVAL_POINTS} points; 'ok' = all 25 modes, HQ > 97 %, reverse KL < 0.02"
+    )
+    print(
+        f"{'loss':22s} {'k':>2s} {'regularizer':16s} {'optimizer':>16s} {'modes':>12s} {'HQ %':>12s} "
+        f"{'reverse KL':>14s} {'s/run':>6s} {'ok':>5s}"
+    )
     summary = []
     for loss in args.losses:
         runs = [r for r in rows if r["loss"] == loss]
         modes, hq, kl, sec = (mean_se([r[k] for r in runs]) for k in ("modes", "hq_fraction", "reverse_kl", "seconds"))
         ok = sum(r["modes"] == r["num_modes"] and r["hq_fraction"] > 0.97 and r["reverse_kl"] < 0.02 for r in runs)
         first = runs[0]
-        summary.append({"loss": loss, "d_steps": first["d_steps"], "regularizers": first["regularizers"],
-                        "optimizer": f"{first['optimizer']} {first['lr']:g}", "steps": args.steps, "seeds": len(runs),
-                        "modes": modes, "hq_percent": [100 * v for v in hq], "reverse_kl": kl, "seconds": sec,
-                        "seeds_ok": ok, "all_finite": all(r["finite"] for r in runs)})
-        print(f"{loss:22s} {first['d_steps']:2d} {first['regularizers']:16s} {first['optimizer'] + ' ' + format(first['lr'], 'g'):>16s} "
-              f"{modes[0]:5.1f} ± {modes[1]:4.1f} {100 * hq[0]:5.1f} ± {100 * hq[1]:4.1f} {kl[0]:6.3f} ± {kl[1]:5.3f} "
-              f"{sec[0]:6.1f} {ok:>2d}/{len(runs)}")
+        summary.append(
+            {
+                "loss": loss,
+                "d_steps": first["d_steps"],
+                "regularizers": first["regularizers"],
+                "optimizer": f"{first['optimizer']} {first['lr']:g}",
+                "steps": args.steps,
+                "seeds": len(runs),
+                "modes": modes,
+                "hq_percent": [100 * v for v in hq],
+                "reverse_kl": kl,
+                "seconds": sec,
+                "seeds_ok": ok,
+                "all_finite": all(r["finite"] for r in runs),
+            }
+        )
+        print(
+            f"{loss:22s} {first['d_steps']:2d} {first['regularizers']:16s} {first['optimizer'] + ' ' + format(first['lr'], 'g'):>16s} "
+            f"{modes[0]:5.1f} ± {modes[1]:4.1f} {100 * hq[0]:5.1f} ± {100 * hq[1]:4.1f} {kl[0]:6.3f} ± {kl[1]:5.3f} "
+            f"{sec[0]:6.1f} {ok:>2d}/{len(runs)}"
+        )
 
     with open(OUT / "losses_grid25.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))

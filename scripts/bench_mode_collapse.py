@@ -46,8 +46,14 @@ EVAL_POINTS = 2_500
 # experiment=mode_coverage with its own networks, batch, R1, learning-rate decay and steps (--best-steps).
 # PacGAN's own networks and schedule (400,000 steps) are the preset experiment=pacgan, far beyond a CPU
 # benchmark's budget.
-SMALL = ["model=mlp", "model.generator.hidden=[128,128,128]", "model.generator.batch_norm=false",
-         "model.discriminator.hidden=[128,128,128]", "model.discriminator.pieces=1", "trainer.batch_size=240"]
+SMALL = [
+    "model=mlp",
+    "model.generator.hidden=[128,128,128]",
+    "model.generator.batch_norm=false",
+    "model.discriminator.hidden=[128,128,128]",
+    "model.discriminator.pieces=1",
+    "trainer.batch_size=240",
+]
 ADAM = ["optimizer.lr=1e-3", "optimizer.betas=[0.5,0.9]"]
 CONFIGS = {
     "gan": SMALL + ADAM,
@@ -127,16 +133,27 @@ def main() -> None:
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--out", type=Path, default=Path("outputs/bench_mode_collapse"))
     parser.add_argument("--steps", type=int, default=3000, help="training steps of every remedy row")
-    parser.add_argument("--best-steps", type=int, default=None,
-                        help="training steps of the best row (default: its preset's own)")
+    parser.add_argument("--best-steps", type=int, default=None, help="training steps of the best row (default: its preset's own)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (small networks: 1 is fastest)")
-    parser.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="extra overrides for every row, e.g. model.latent=normal (the remedy rows' own prior)")
-    parser.add_argument("--max-seeds", nargs="*", default=[], metavar="CONFIG=N",
-                        help="run only the first N seeds of CONFIG (a slow row), e.g. wgan_gp=3")
-    parser.add_argument("--merge", nargs="*", type=Path, default=[], metavar="RUNS_CSV",
-                        help="runs.csv files of earlier invocations: their rows join the table; a (dataset, config) "
-                             "measured by this invocation or found in a later file replaces earlier rows")
+    parser.add_argument(
+        "--override",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra overrides for every row, e.g. model.latent=normal (the remedy rows' own prior)",
+    )
+    parser.add_argument(
+        "--max-seeds", nargs="*", default=[], metavar="CONFIG=N", help="run only the first N seeds of CONFIG (a slow row), e.g. wgan_gp=3"
+    )
+    parser.add_argument(
+        "--merge",
+        nargs="*",
+        type=Path,
+        default=[],
+        metavar="RUNS_CSV",
+        help="runs.csv files of earlier invocations: their rows join the table; a (dataset, config) "
+        "measured by this invocation or found in a later file replaces earlier rows",
+    )
     args = parser.parse_args()
     max_seeds = {name: int(n) for name, n in (item.split("=") for item in args.max_seeds)}
     torch.set_num_threads(args.threads)
@@ -157,32 +174,53 @@ def main() -> None:
                     result, points, mixtures[dataset] = run_one(dataset, overrides, seed, Path(tmp))
                     rows.append({"dataset": dataset, "config": name, "seed": seed, **result})
                     samples.setdefault((dataset, name), (seed, points))
-                    print(f"{dataset:7s} {name:8s} seed {seed}: {result['modes']}/{result['num_modes']} modes, "
-                          f"HQ {100 * result['hq_fraction']:.1f} %, rev KL {result['reverse_kl']:.3f}, "
-                          f"{result['seconds']:.1f} s", flush=True)
+                    print(
+                        f"{dataset:7s} {name:8s} seed {seed}: {result['modes']}/{result['num_modes']} modes, "
+                        f"HQ {100 * result['hq_fraction']:.1f} %, rev KL {result['reverse_kl']:.3f}, "
+                        f"{result['seconds']:.1f} s",
+                        flush=True,
+                    )
 
     measured = {(r["dataset"], r["config"]) for r in rows}
     rows = [r for r in read_rows(args.merge) if (r["dataset"], r["config"]) not in measured] + rows
     if not rows:
         raise SystemExit("nothing to report: no run was measured and no --merge file was given")
-    table = sorted({(r["dataset"], r["config"]) for r in rows}, key=lambda key: (
-        ["grid25", "ring8"].index(key[0]) if key[0] in ("grid25", "ring8") else 2, list(CONFIGS).index(key[1])))
+    table = sorted(
+        {(r["dataset"], r["config"]) for r in rows},
+        key=lambda key: (["grid25", "ring8"].index(key[0]) if key[0] in ("grid25", "ring8") else 2, list(CONFIGS).index(key[1])),
+    )
     summary = []
-    header = (f"{'dataset':7s} {'config':8s} {'steps':>6s} {'modes':>13s} {'HQ %':>12s} {'reverse KL':>15s} "
-              f"{'s/run':>6s} {'all seeds ok':>12s}   published (modes / HQ % / KL)")
+    header = (
+        f"{'dataset':7s} {'config':8s} {'steps':>6s} {'modes':>13s} {'HQ %':>12s} {'reverse KL':>15s} "
+        f"{'s/run':>6s} {'all seeds ok':>12s}   published (modes / HQ % / KL)"
+    )
     print(f"\nmean ± standard error over seeds; 'ok' = all modes, HQ > 97 %, reverse KL < 0.02\n{header}")
     for dataset, name in table:
         runs = [r for r in rows if r["dataset"] == dataset and r["config"] == name]
         modes, hq, kl, sec = (mean_se([r[k] for r in runs]) for k in ("modes", "hq_fraction", "reverse_kl", "seconds"))
         ok = sum(r["modes"] == r["num_modes"] and r["hq_fraction"] > 0.97 and r["reverse_kl"] < 0.02 for r in runs)
         pub = PUBLISHED.get((dataset, name))
-        summary.append({"dataset": dataset, "config": name, "overrides": CONFIGS[name], "seeds": len(runs),
-                        "steps": runs[0]["steps"], "modes": modes, "hq_percent": [100 * v for v in hq],
-                        "reverse_kl": kl, "reverse_kl_median": median_kl(runs),
-                        "seconds": sec, "seeds_ok": ok, "published": pub})
-        print(f"{dataset:7s} {name:8s} {runs[0]['steps']:6d} {modes[0]:6.2f} ± {modes[1]:4.2f} "
-              f"{100 * hq[0]:5.1f} ± {100 * hq[1]:4.1f} {kl[0]:7.3f} ± {kl[1]:5.3f} {sec[0]:6.1f} "
-              f"{ok:>5d}/{len(runs):<6d}   " + (f"{pub[0]} / {pub[1]} / {pub[2]}" if pub else ""))
+        summary.append(
+            {
+                "dataset": dataset,
+                "config": name,
+                "overrides": CONFIGS[name],
+                "seeds": len(runs),
+                "steps": runs[0]["steps"],
+                "modes": modes,
+                "hq_percent": [100 * v for v in hq],
+                "reverse_kl": kl,
+                "reverse_kl_median": median_kl(runs),
+                "seconds": sec,
+                "seeds_ok": ok,
+                "published": pub,
+            }
+        )
+        print(
+            f"{dataset:7s} {name:8s} {runs[0]['steps']:6d} {modes[0]:6.2f} ± {modes[1]:4.2f} "
+            f"{100 * hq[0]:5.1f} ± {100 * hq[1]:4.1f} {kl[0]:7.3f} ± {kl[1]:5.3f} {sec[0]:6.1f} "
+            f"{ok:>5d}/{len(runs):<6d}   " + (f"{pub[0]} / {pub[1]} / {pub[2]}" if pub else "")
+        )
 
     with open(args.out / "runs.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=FIELDS, extrasaction="ignore")
@@ -206,11 +244,20 @@ def read_rows(paths: list[Path]) -> list[dict]:
         with open(path, newline="") as f:
             found = []
             for row in csv.DictReader(f):
-                found.append({"dataset": row["dataset"], "config": row["config"], "seed": int(row["seed"]),
-                              "steps": int(row["steps"]), "batch_size": int(row.get("batch_size") or 0),
-                              "modes": int(row["modes"]), "num_modes": int(row["num_modes"]),
-                              "hq_fraction": float(row["hq_fraction"]), "reverse_kl": float(row["reverse_kl"]),
-                              "seconds": float(row["seconds"])})
+                found.append(
+                    {
+                        "dataset": row["dataset"],
+                        "config": row["config"],
+                        "seed": int(row["seed"]),
+                        "steps": int(row["steps"]),
+                        "batch_size": int(row.get("batch_size") or 0),
+                        "modes": int(row["modes"]),
+                        "num_modes": int(row["num_modes"]),
+                        "hq_fraction": float(row["hq_fraction"]),
+                        "reverse_kl": float(row["reverse_kl"]),
+                        "seconds": float(row["seconds"]),
+                    }
+                )
         replaced = {(r["dataset"], r["config"]) for r in found}
         rows = [r for r in rows if (r["dataset"], r["config"]) not in replaced] + found
     return rows

@@ -29,8 +29,12 @@ VARIANTS = ("off", "stop", "skip")
 
 
 def run(variant: str, steps: int, device: str) -> float:
-    overrides = [f"trainer.steps={steps}", "trainer.eval_every=0", f"trainer.device={device}",
-                 f"trainer.nan_policy={'skip' if variant == 'skip' else 'stop'}"]
+    overrides = [
+        f"trainer.steps={steps}",
+        "trainer.eval_every=0",
+        f"trainer.device={device}",
+        f"trainer.nan_policy={'skip' if variant == 'skip' else 'stop'}",
+    ]
     with initialize_config_dir(config_dir=str(cli.config_dir()), version_base="1.3"):
         cfg = compose("train", overrides=overrides)
     admit, check = NanGuard.admit, NanGuard.check
@@ -73,8 +77,10 @@ def main() -> None:
         for variant in VARIANTS:
             speeds[variant].append(run(variant, args.steps, args.device))
     guard = guard_cost(args.device)
-    rows = [{"variant": v, "steps_per_s": statistics.median(speeds[v]), "all": speeds[v],
-             "guard_us_per_update": guard.get(v, 0.0)} for v in VARIANTS]
+    rows = [
+        {"variant": v, "steps_per_s": statistics.median(speeds[v]), "all": speeds[v], "guard_us_per_update": guard.get(v, 0.0)}
+        for v in VARIANTS
+    ]
     base = rows[0]["steps_per_s"]
     print(f"default run (dcgan, digits, batch 64), {args.steps} steps x {args.repeats}, {args.threads} thread(s), {args.device}")
     print(f"{'variant':8} {'steps/s':>9} {'vs off':>8} {'guard µs/update':>16}")

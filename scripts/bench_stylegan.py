@@ -60,8 +60,18 @@ def build_trainer(cfg, bundle, run_dir: Path) -> Trainer:
     family = cli.build_family(cfg)
     optimizers = cli.build_optimizers(cfg, family, cfg.trainer.d_steps)
     stream = BatchStream(bundle.train, cfg.trainer.batch_size, seed=cfg.seed)
-    return Trainer(family, stream, optimizers, run_dir, steps=10**9, d_steps=cfg.trainer.d_steps,
-                   ema=cfg.trainer.ema, num_samples=16, heldout=take(bundle.heldout, 16), seed=cfg.seed)
+    return Trainer(
+        family,
+        stream,
+        optimizers,
+        run_dir,
+        steps=10**9,
+        d_steps=cfg.trainer.d_steps,
+        ema=cfg.trainer.ema,
+        num_samples=16,
+        heldout=take(bundle.heldout, 16),
+        seed=cfg.seed,
+    )
 
 
 def fit_growth(overrides: list[str], budget: float, run_dir: Path) -> list[str]:
@@ -95,9 +105,15 @@ def run(method: str, seed: int, budget: float, work: Path):
     samples = evaluator.sample(trainer.family, net)
     metrics = {k.split("/")[0]: v for k, v in evaluator.evaluate(samples).items()}
     images = trainer.step * cfg.trainer.batch_size * (cfg.trainer.d_steps + 1)
-    row = {"method": method, "seed": seed, "steps": trainer.step, "images_per_s": images / elapsed,
-           "final_resolution": cfg.dataset.image_size, **{m: metrics.get(m, float("nan")) for m in METRICS},
-           "accuracy": metrics.get("accuracy", float("nan"))}
+    row = {
+        "method": method,
+        "seed": seed,
+        "steps": trainer.step,
+        "images_per_s": images / elapsed,
+        "final_resolution": cfg.dataset.image_size,
+        **{m: metrics.get(m, float("nan")) for m in METRICS},
+        "accuracy": metrics.get("accuracy", float("nan")),
+    }
     if hasattr(trainer.family, "stage"):
         level, alpha = trainer.family.stage()
         row["final_resolution"], row["final_alpha"] = 4 * 2**level, alpha
@@ -106,8 +122,9 @@ def run(method: str, seed: int, budget: float, work: Path):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--methods", nargs="+", default=["dcgan", "progan", "progan_dcgan_adam", "stylegan", "stylegan_dcgan_adam"],
-                        choices=list(METHODS))
+    parser.add_argument(
+        "--methods", nargs="+", default=["dcgan", "progan", "progan_dcgan_adam", "stylegan", "stylegan_dcgan_adam"], choices=list(METHODS)
+    )
     parser.add_argument("--budget", type=float, default=300.0, help="training seconds per method and seed")
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
@@ -121,8 +138,16 @@ def main() -> None:
     bundle = cli.build_data(cfg)
     evaluator = build_evaluator(cfg, bundle)
     floor = {k.split("/")[0]: v for k, v in evaluator.evaluate(bundle.train.tensors()["image"]).items()}
-    rows = [{"method": "real (train split)", "seed": "", "steps": "", "images_per_s": "",
-             **{m: floor.get(m, float("nan")) for m in METRICS}, "accuracy": floor.get("accuracy")}]
+    rows = [
+        {
+            "method": "real (train split)",
+            "seed": "",
+            "steps": "",
+            "images_per_s": "",
+            **{m: floor.get(m, float("nan")) for m in METRICS},
+            "accuracy": floor.get("accuracy"),
+        }
+    ]
     previews, mixing = [], None
     with tempfile.TemporaryDirectory() as tmp:
         for method in args.methods:
@@ -139,15 +164,18 @@ def main() -> None:
                         with torch.no_grad():
                             mixing = trainer.family.style_mixing(net, z[:5], z[5:])
                         save_image(image_grid(mixing, nrow=7), args.out / "style_mixing.png")
-            median = {k: statistics.median(r[k] for r in per_seed) if isinstance(per_seed[0][k], float) else per_seed[0][k]
-                      for k in per_seed[0]}
+            median = {
+                k: statistics.median(r[k] for r in per_seed) if isinstance(per_seed[0][k], float) else per_seed[0][k] for k in per_seed[0]
+            }
             median["seed"] = f"median of {args.seeds}"
             rows.append(median)
 
     keys = ["method", "steps", "images_per_s", "final_resolution", *METRICS]
     fmt = lambda v: f"{v:.3g}" if isinstance(v, float) else str(v)  # noqa: E731
-    print(f"\ndigits 16×16, {args.budget:.0f} s of training per method, {cfg.eval.num_samples} samples; "
-          f"classifier accuracy {floor.get('accuracy', float('nan')):.3f}; torch threads {torch.get_num_threads()}")
+    print(
+        f"\ndigits 16×16, {args.budget:.0f} s of training per method, {cfg.eval.num_samples} samples; "
+        f"classifier accuracy {floor.get('accuracy', float('nan')):.3f}; torch threads {torch.get_num_threads()}"
+    )
     print(" | ".join(keys))
     for r in rows:
         print(" | ".join(fmt(r.get(k, "")) for k in keys))
@@ -157,8 +185,10 @@ def main() -> None:
         writer.writerows(rows)
     (args.out / "results.json").write_text(json.dumps({"budget_s": args.budget, "rows": rows}, indent=2))
     save_image(image_grid(torch.cat(previews), nrow=16), args.out / "samples.png")
-    print(f"wrote {args.out}/results.csv, results.json, samples.png (one row per method)"
-          + (", style_mixing.png" if mixing is not None else ""))
+    print(
+        f"wrote {args.out}/results.csv, results.json, samples.png (one row per method)"
+        + (", style_mixing.png" if mixing is not None else "")
+    )
 
 
 if __name__ == "__main__":

@@ -36,8 +36,9 @@ TIMEOUT_S = 900  # one pytest run; pytest-timeout already stops a single stuck t
 
 def repository_files() -> list[str]:
     """Tracked and untracked (not ignored) files of the working tree that exist on disk."""
-    out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                         check=True, capture_output=True).stdout.decode()
+    out = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT, check=True, capture_output=True
+    ).stdout.decode()
     return sorted({f for f in out.split("\0") if f and (ROOT / f).is_file()})
 
 
@@ -57,8 +58,7 @@ def check_snippet(m: Mutation, root: Path) -> tuple[str, int]:
     source = path.read_text()
     count = source.count(m.old)
     if count != 1:
-        raise ValueError(f"{m.name}: the old snippet occurs {count} times in {m.file} (must be exactly once): "
-                         f"{m.old!r}")
+        raise ValueError(f"{m.name}: the old snippet occurs {count} times in {m.file} (must be exactly once): {m.old!r}")
     mutated = source.replace(m.old, m.new)
     if m.file.endswith(".py"):
         try:
@@ -98,8 +98,14 @@ def assert_copy_is_imported(copy: Path) -> None:
     """Guard against the editable install shadowing the copy: ``gantrain`` must resolve inside it, also from
     another folder (as in the ``gantrain`` subprocesses tests start in their tmp_path)."""
     env = dict(os.environ, PYTHONPATH=str(copy))
-    origin = subprocess.run([sys.executable, "-c", "import importlib.util as u; print(u.find_spec('gantrain').origin)"],
-                            cwd=tempfile.gettempdir(), env=env, capture_output=True, text=True, check=True).stdout.strip()
+    origin = subprocess.run(
+        [sys.executable, "-c", "import importlib.util as u; print(u.find_spec('gantrain').origin)"],
+        cwd=tempfile.gettempdir(),
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     if not Path(origin).resolve().is_relative_to(copy.resolve()):
         sys.exit(f"with PYTHONPATH={copy}, gantrain is imported from {origin}: the copy would not be tested")
 
@@ -172,8 +178,7 @@ def check(chosen: list[Mutation], snapshot: Path, files: list[str], args) -> int
             where = f"{m.file}:{patched[m.name][1]}" if m.name in patched else f"{m.file} (STALE)"
             print(f"{m.name}  [{where}]\n    {m.description}\n    tests: {' '.join(m.tests)}")
     if problems:
-        print("stale or invalid mutations (update their snippets in scripts/mutations.py):\n  " + "\n  ".join(problems),
-              file=sys.stderr)
+        print("stale or invalid mutations (update their snippets in scripts/mutations.py):\n  " + "\n  ".join(problems), file=sys.stderr)
         return 2
     if args.list:
         return 0
@@ -185,8 +190,10 @@ def check(chosen: list[Mutation], snapshot: Path, files: list[str], args) -> int
         where, tests = f"{m.file}:{line}", ", ".join(t.removeprefix("tests/") for t in m.tests)
         if tuple(m.tests) in broken:
             rows.append((m.name, where, tests, "broken baseline", "-"))
-            print(f"{m.name}: broken baseline, its tests fail unmutated:\n"
-                  + "\n".join(broken[tuple(m.tests)].strip().splitlines()[-15:]), file=sys.stderr)
+            print(
+                f"{m.name}: broken baseline, its tests fail unmutated:\n" + "\n".join(broken[tuple(m.tests)].strip().splitlines()[-15:]),
+                file=sys.stderr,
+            )
             failed = True
             continue
         copy = make_copy(snapshot, files, f"gantrain-mutation-{m.name}-")
@@ -212,8 +219,7 @@ def check(chosen: list[Mutation], snapshot: Path, files: list[str], args) -> int
     print(table(rows))
     survived = sum(r[3].startswith("SURVIVED") for r in rows)
     broken_count = sum(r[3] == "broken baseline" for r in rows)
-    print(f"\n{len(rows) - survived - broken_count} of {len(rows)} caught, {survived} survived, "
-          f"{broken_count} with a broken baseline")
+    print(f"\n{len(rows) - survived - broken_count} of {len(rows)} caught, {survived} survived, {broken_count} with a broken baseline")
     return 1 if failed else 0
 
 

@@ -15,8 +15,15 @@ import gantrain.cli  # registers the resolvers train.yaml uses
 
 CONFIG_DIR = str(gantrain.cli.config_dir())
 # A few steps, no periodic work: fast enough for one run per test.
-QUICK = ["trainer.steps=2", "trainer.batch_size=16", "trainer.log_every=1", "trainer.sample_every=100",
-         "trainer.checkpoint_every=100", "trainer.num_samples=16", "trainer.eval_every=0"]
+QUICK = [
+    "trainer.steps=2",
+    "trainer.batch_size=16",
+    "trainer.log_every=1",
+    "trainer.sample_every=100",
+    "trainer.checkpoint_every=100",
+    "trainer.num_samples=16",
+    "trainer.eval_every=0",
+]
 
 
 def compose_config(overrides=()):

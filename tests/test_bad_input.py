@@ -6,7 +6,6 @@ console script to prove the exit code, the single line on stderr and the absence
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import shutil
@@ -23,8 +22,14 @@ import gantrain.cli
 from gantrain import checkpoint
 from gantrain.errors import ConfigError
 
-POINTS = ["model=mlp", "dataset=grid25", "model.latent_dim=4", "model.generator.hidden=[8]",
-          "model.discriminator.hidden=[8]", "dataset.source.n=256"]
+POINTS = [
+    "model=mlp",
+    "dataset=grid25",
+    "model.latent_dim=4",
+    "model.generator.hidden=[8]",
+    "model.discriminator.hidden=[8]",
+    "dataset.source.n=256",
+]
 QUIET = ["trainer.eval_every=0", "trainer.steps=2", "trainer.batch_size=16", "trainer.num_samples=16"]
 
 
@@ -47,6 +52,7 @@ def garbage(folder: Path, n: int) -> Path:
 
 def folder_case(**files):
     """Overrides for dataset=image_folder on a folder made by ``images`` / ``garbage``."""
+
     def setup(tmp: Path, run: Path) -> list[str]:
         root = tmp / "data"
         root.mkdir()
@@ -57,17 +63,20 @@ def folder_case(**files):
         if files.get("broken"):
             garbage(root, files["broken"])
         return ["dataset=image_folder", f"dataset.root={root}", "dataset.image_size=16", *files.get("extra", [])]
+
     return setup
 
 
 def resumed(damage=None, extra=()):
     """Overrides resuming a copy of a finished run, after ``damage(run_dir, tmp)`` where given."""
+
     def setup(tmp: Path, finished: Path) -> list[str]:
         run = tmp / "resumed"
         shutil.copytree(finished, run)
         if damage is not None:
             damage(run, tmp)
         return [f"resume={run}", *extra]
+
     return setup
 
 
@@ -84,8 +93,7 @@ def other_networks(run: Path, tmp: Path) -> None:
     """The config says mlp with hidden [8], the weights are of hidden [12]: written by another architecture."""
     last = run / "checkpoints" / "last.pt"
     state = checkpoint.load(last)
-    state["networks"] = {k: torch.zeros(12, *v.shape[1:]) if v.dim() and v.shape[0] == 8 else v
-                         for k, v in state["networks"].items()}
+    state["networks"] = {k: torch.zeros(12, *v.shape[1:]) if v.dim() and v.shape[0] == 8 else v for k, v in state["networks"].items()}
     checkpoint.save(state, last)
 
 
@@ -116,32 +124,49 @@ CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is visible")
 # id: (setup(tmp, finished_run) -> overrides, what the one line must say)
 CASES = {
     # data
-    "folder_missing": (fixed("dataset=image_folder", "dataset.root=/nonexistent/photos"),
-                       r"dataset.root='/nonexistent/photos' is not a folder; point it at a folder of images"),
+    "folder_missing": (
+        fixed("dataset=image_folder", "dataset.root=/nonexistent/photos"),
+        r"dataset.root='/nonexistent/photos' is not a folder; point it at a folder of images",
+    ),
     "folder_empty": (folder_case(), r"no images \(.*\) under '.*data'; point dataset.root at a folder of images"),
     "folder_only_corrupt_files": (folder_case(broken=3), r"none of the 3 image files under '.*data' is a readable image"),
-    "folder_grey_for_rgb_model": (folder_case(grey=4),
-                                  r"all single-channel \(grey\) but dataset.channels=3: pass dataset.channels=1"),
-    "folder_labels_without_classes": (folder_case(rgb=4, extra=["dataset.labels=true"]),
-                                      r"dataset.labels=true needs one subfolder per class .* found 0"),
-    "folder_smaller_than_a_batch": (folder_case(rgb=3, extra=["trainer.batch_size=64"]),
-                                    r"has 2 samples, fewer than one batch of 64; lower trainer.batch_size"),
-    "folder_two_channels": (folder_case(rgb=3, extra=["dataset.channels=2"]),
-                            r"dataset.channels=2: image folders are read as 1 \(grey\) or 3 \(RGB\) channels"),
-    "mnist_files_missing": (lambda tmp, run: ["dataset=mnist", f"dataset.root={tmp / 'nothing'}"],
-                            r"mnist is not under dataset.root=.*; pass dataset.download=true to fetch it"),
+    "folder_grey_for_rgb_model": (folder_case(grey=4), r"all single-channel \(grey\) but dataset.channels=3: pass dataset.channels=1"),
+    "folder_labels_without_classes": (
+        folder_case(rgb=4, extra=["dataset.labels=true"]),
+        r"dataset.labels=true needs one subfolder per class .* found 0",
+    ),
+    "folder_smaller_than_a_batch": (
+        folder_case(rgb=3, extra=["trainer.batch_size=64"]),
+        r"has 2 samples, fewer than one batch of 64; lower trainer.batch_size",
+    ),
+    "folder_two_channels": (
+        folder_case(rgb=3, extra=["dataset.channels=2"]),
+        r"dataset.channels=2: image folders are read as 1 \(grey\) or 3 \(RGB\) channels",
+    ),
+    "mnist_files_missing": (
+        lambda tmp, run: ["dataset=mnist", f"dataset.root={tmp / 'nothing'}"],
+        r"mnist is not under dataset.root=.*; pass dataset.download=true to fetch it",
+    ),
     # models for the data
     "image_size_not_a_power_of_two": (fixed("dataset.image_size=20"), r"image_size=20 is not one \(try 16 or 32\)"),
     "image_size_zero": (fixed("dataset.image_size=0"), r"dataset.image_size=0 must be a positive integer"),
     "conv_model_on_points": (fixed("model=dcgan", "dataset=grid25"), r"gives points: use model=mlp for 2D data"),
-    "conditional_on_unlabelled_points": (fixed("model=cgan", "dataset=grid25"),
-                                         r"model=cgan with dataset=grid25: cgan is conditional and needs class labels"),
-    "acgan_on_unlabelled_folder": (folder_case(rgb=8, extra=["model=acgan"]),
-                                   r"acgan is conditional and needs class labels, but this dataset has none"),
-    "dropout_above_one": (fixed(*POINTS, "model.discriminator.dropout=1.5"),
-                          r"\(model.discriminator\): dropout probability has to be between 0 and 1, but got 1.5"),
-    "mixing_probability_negative": (fixed("model=stylegan", "model.generator.mixing_prob=-0.1"),
-                                    r"\(model.generator\): mixing_prob=-0.1 is a probability: use a value in \[0, 1\]"),
+    "conditional_on_unlabelled_points": (
+        fixed("model=cgan", "dataset=grid25"),
+        r"model=cgan with dataset=grid25: cgan is conditional and needs class labels",
+    ),
+    "acgan_on_unlabelled_folder": (
+        folder_case(rgb=8, extra=["model=acgan"]),
+        r"acgan is conditional and needs class labels, but this dataset has none",
+    ),
+    "dropout_above_one": (
+        fixed(*POINTS, "model.discriminator.dropout=1.5"),
+        r"\(model.discriminator\): dropout probability has to be between 0 and 1, but got 1.5",
+    ),
+    "mixing_probability_negative": (
+        fixed("model=stylegan", "model.generator.mixing_prob=-0.1"),
+        r"\(model.generator\): mixing_prob=-0.1 is a probability: use a value in \[0, 1\]",
+    ),
     # optimisation
     "lr_negative": (fixed(*POINTS, "optimizer.lr=-0.001"), r"optimizer.lr=-0.001 must be a positive learning rate"),
     "lr_zero": (fixed(*POINTS, "optimizer.lr=0"), r"optimizer.lr=0 must be a positive learning rate"),
@@ -151,28 +176,37 @@ CASES = {
     "k_zero": (fixed(*POINTS, "trainer.d_steps=0"), r"trainer.d_steps=0 must be a positive integer"),
     "steps_fractional": (fixed(*POINTS, "trainer.steps=1.5"), r"trainer.steps=1.5 must be a positive integer"),
     "ema_decay_one": (fixed(*POINTS, "trainer.ema=1.0"), r"trainer.ema=1.0 is an EMA decay: use 0 \(off\) or a value"),
-    "adam_beta_above_one": (fixed(*POINTS, "optimizer.betas=[1.5,0.999]"),
-                            r"Invalid beta parameter at index 0: 1.5; fix the optimizer.\* setting"),
-    "sgd_momentum_negative": (fixed(*POINTS, "optimizer=sgd", "optimizer.momentum=-0.5"),
-                              r"Invalid momentum value: -0.5; fix the optimizer.\* setting"),
+    "adam_beta_above_one": (
+        fixed(*POINTS, "optimizer.betas=[1.5,0.999]"),
+        r"Invalid beta parameter at index 0: 1.5; fix the optimizer.\* setting",
+    ),
+    "sgd_momentum_negative": (
+        fixed(*POINTS, "optimizer=sgd", "optimizer.momentum=-0.5"),
+        r"Invalid momentum value: -0.5; fix the optimizer.\* setting",
+    ),
     "grad_clip_negative": (fixed(*POINTS, "trainer.grad_clip=-1"), r"trainer.grad_clip=-1 is a maximum gradient norm"),
     "nan_policy_unknown": (fixed(*POINTS, "trainer.nan_policy=ignore"), r"trainer.nan_policy='ignore': use stop .* or skip"),
     "amp_dtype_unknown": (fixed(*POINTS, "trainer.amp_dtype=float8"), r"trainer.amp_dtype='float8': use bfloat16 or float16"),
     "num_workers_negative": (fixed(*POINTS, "trainer.num_workers=-1"), r"trainer.num_workers=-1 must be 0 .* or more"),
-    "cuda_without_gpu": pytest.param(fixed(*POINTS, "trainer.device=cuda"), r"no CUDA GPU is visible; use trainer.device=auto",
-                                     marks=CUDA),
+    "cuda_without_gpu": pytest.param(fixed(*POINTS, "trainer.device=cuda"), r"no CUDA GPU is visible; use trainer.device=auto", marks=CUDA),
     # runs and checkpoints
     "resume_path_missing": (fixed("resume=/nonexistent/run"), r"resume='/nonexistent/run' is not a gantrain run directory"),
     "resume_path_not_a_run": (lambda tmp, run: [f"resume={tmp}"], r"is not a gantrain run directory .* e.g. outputs/DATE/TIME"),
     "resume_before_first_checkpoint": (resumed(no_checkpoint_yet), r"stopped before its first checkpoint: start it again"),
     "resume_truncated_checkpoint": (resumed(truncate), r"last.pt' is truncated or not a checkpoint .*start a new run"),
-    "resume_checkpoint_of_other_networks": (resumed(other_networks),
-                                            r"holds the weights of other networks .* use a checkpoint of this one"),
+    "resume_checkpoint_of_other_networks": (
+        resumed(other_networks),
+        r"holds the weights of other networks .* use a checkpoint of this one",
+    ),
     "resume_pickle_payload": (resumed(pickle_payload), r"holds the Python object .*open, not only tensors: refused unread"),
-    "resume_weights_not_a_training_checkpoint": (resumed(weights_only_file),
-                                                 r"is not a gantrain training checkpoint \(it lacks family, step"),
-    "resume_changes_a_value": (resumed(extra=["trainer.steps=99"]),
-                               r"resuming would change trainer.steps: 2 -> 99; add override_resume=true to accept"),
+    "resume_weights_not_a_training_checkpoint": (
+        resumed(weights_only_file),
+        r"is not a gantrain training checkpoint \(it lacks family, step",
+    ),
+    "resume_changes_a_value": (
+        resumed(extra=["trainer.steps=99"]),
+        r"resuming would change trainer.steps: 2 -> 99; add override_resume=true to accept",
+    ),
     "resume_switches_the_model": (resumed(extra=["model=dcgan"]), r"resume cannot switch model=dcgan: start a new run"),
     "new_run_in_a_finished_run_dir": (already_a_run, r"already holds a run; pass resume=.* to continue it"),
 }
@@ -238,9 +272,18 @@ def console(tmp_path_factory, finished_run):
             pickle_payload(run, cwd)
             args = [f"resume={run}"]
         before = snapshot(cwd)
-        procs[name] = (cwd, before, subprocess.Popen(
-            [str(Path(sys.executable).parent / "gantrain"), *args, *QUIET], cwd=cwd, text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1", **env}))
+        procs[name] = (
+            cwd,
+            before,
+            subprocess.Popen(
+                [str(Path(sys.executable).parent / "gantrain"), *args, *QUIET],
+                cwd=cwd,
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env={**os.environ, "OMP_NUM_THREADS": "1", **env},
+            ),
+        )
     results = {}
     try:
         for name, (cwd, before, proc) in procs.items():
@@ -268,10 +311,12 @@ def test_console_script_prints_one_line_and_exits_with_its_code(name, console):
     new_run = r"outputs(/[\d-]+(/[\d-]+(/\.hydra(/\w+\.yaml)?|/gantrain\.log)?)?)?"
     assert all(re.fullmatch(new_run, c) for c in set(after) - set(before) - {"old_run/gantrain.log"}), after
     # a resumed run: its checkpoint and files untouched; its log notes the refused attempt
-    assert {k: v for k, v in after.items() if k in before and not k.startswith("old_run")} == \
-           {k: v for k, v in before.items() if not k.startswith("old_run")}
-    assert {k: v for k, v in after.items() if k.startswith("old_run/") and k != "old_run/gantrain.log"} == \
-           {k: v for k, v in before.items() if k.startswith("old_run/")}
+    assert {k: v for k, v in after.items() if k in before and not k.startswith("old_run")} == {
+        k: v for k, v in before.items() if not k.startswith("old_run")
+    }
+    assert {k: v for k, v in after.items() if k.startswith("old_run/") and k != "old_run/gantrain.log"} == {
+        k: v for k, v in before.items() if k.startswith("old_run/")
+    }
 
 
 def test_hydra_full_error_shows_the_traceback(console):

@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from test_reliability import TINY, assert_same_networks, networks, resume
-from test_training import SMALL_MLP, build
 
 from gantrain import checkpoint
 from gantrain.cli import build_optimizers, train
 from gantrain.data import BatchStream
 from gantrain.trainer import Trainer
+
+from test_reliability import TINY, assert_same_networks, networks, resume
+from test_training import SMALL_MLP, build
 
 
 @pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step:UserWarning")  # float16's skipped update
@@ -34,8 +35,17 @@ def test_mixed_precision_steps_run_under_autocast_and_update_every_network(compo
             if isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
                 module.register_forward_hook(lambda m, args, out, name=name: seen[name].add(out.dtype))
     before = {name: [p.detach().clone() for p in net.parameters()] for name, net in family.networks.items()}
-    trainer = Trainer(family, BatchStream(bundle.train, 16, seed=0), build_optimizers(cfg, family, 1), tmp_path,
-                      steps=2, amp=True, amp_dtype=dtype, num_samples=16, heldout={"image": torch.zeros(16, 1, 16, 16)})
+    trainer = Trainer(
+        family,
+        BatchStream(bundle.train, 16, seed=0),
+        build_optimizers(cfg, family, 1),
+        tmp_path,
+        steps=2,
+        amp=True,
+        amp_dtype=dtype,
+        num_samples=16,
+        heldout={"image": torch.zeros(16, 1, 16, 16)},
+    )
     logs = [trainer.train_step(measure=True) for _ in range(2)]
     assert seen == {"discriminator": {getattr(torch, dtype)}, "generator": {getattr(torch, dtype)}}
     assert {"loss/D", "loss/G"} <= set(logs[0])
@@ -45,12 +55,16 @@ def test_mixed_precision_steps_run_under_autocast_and_update_every_network(compo
     for name, net in family.networks.items():
         assert all(not torch.equal(p, b) for p, b in zip(net.parameters(), before[name])), name
     assert {phase: s.is_enabled() for phase, s in trainer.updater.scalers.items()} == {
-        "discriminator": dtype == "float16", "generator": dtype == "float16"}
+        "discriminator": dtype == "float16",
+        "generator": dtype == "float16",
+    }
 
 
 def test_optimizer_lr_g_sets_the_generator_learning_rate_only(compose):
-    for overrides, lr_g, lr_d in ((["optimizer.lr=1e-3", "optimizer.lr_g=3e-4"], 3e-4, 1e-3),
-                                  (["optimizer.lr_g=1e-4", "optimizer.lr_d=4e-4"], 1e-4, 4e-4)):
+    for overrides, lr_g, lr_d in (
+        (["optimizer.lr=1e-3", "optimizer.lr_g=3e-4"], 3e-4, 1e-3),
+        (["optimizer.lr_g=1e-4", "optimizer.lr_d=4e-4"], 1e-4, 4e-4),
+    ):
         cfg = compose(SMALL_MLP + overrides)
         optimizers = build_optimizers(cfg, build(cfg)[1], 1)
         assert optimizers["generator"].param_groups[0]["lr"] == lr_g
@@ -126,8 +140,12 @@ def test_loader_workers_train_and_resume_exactly_like_the_main_process(image_fol
     then resuming reaches them too: the stream's position, not the workers' prefetching, decides the batches."""
     log = tmp_path / "log.txt"
     with log.open("w") as f:  # a file, not a pipe: a stuck worker cannot hold the test open
-        done = subprocess.run([sys.executable, "-c", WORKER_RUNS, str(image_folder_root), str(tmp_path),
-                               str(Path(__file__).parent)], stdout=f, stderr=subprocess.STDOUT, timeout=240)
+        done = subprocess.run(
+            [sys.executable, "-c", WORKER_RUNS, str(image_folder_root), str(tmp_path), str(Path(__file__).parent)],
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            timeout=240,
+        )
     assert done.returncode == 0, log.read_text()
     assert "loader workers: [0, 2, 2, 2] resumed leg's steps: [3, 4, 5]" in log.read_text()
     main = networks(tmp_path / "main")

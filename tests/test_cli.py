@@ -22,8 +22,7 @@ FAST = ["trainer.steps=1", "trainer.batch_size=8", "trainer.num_samples=8", "tra
 def run_gantrain(*args, cwd, env=None):
     """The installed ``gantrain`` console script, as a user runs it."""
     script = Path(sys.executable).parent / "gantrain"
-    return subprocess.run([str(script), *args], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=300)
+    return subprocess.run([str(script), *args], cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=300)
 
 
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in OPTIONS[g]])
@@ -34,8 +33,7 @@ def test_every_option_of_every_group_composes(compose, group, option):
 
 def _dataset_overrides(name, torchvision_root, image_folder_root):
     if name == "image_folder":
-        return [f"dataset.root={image_folder_root}", "dataset.labels=true", "dataset.image_size=16",
-                "dataset.source.holdout=0.25"]
+        return [f"dataset.root={image_folder_root}", "dataset.labels=true", "dataset.image_size=16", "dataset.source.holdout=0.25"]
     if name in ("mnist", "fashion_mnist", "cifar10"):
         return [f"dataset.root={torchvision_root}", "dataset.image_size=16"]
     if name in ("ring8", "grid25"):
@@ -48,8 +46,7 @@ def _dataset_overrides(name, torchvision_root, image_folder_root):
 def test_every_valid_model_dataset_pair_trains_and_every_other_is_refused(
     compose, tmp_path, model, dataset, torchvision_root, image_folder_root, cifar_files_trusted
 ):
-    cfg = compose([f"model={model}", f"dataset={dataset}", *FAST,
-                   *_dataset_overrides(dataset, torchvision_root, image_folder_root)])
+    cfg = compose([f"model={model}", f"dataset={dataset}", *FAST, *_dataset_overrides(dataset, torchvision_root, image_folder_root)])
     if "sampling_steps" in cfg.model:  # a denoiser's preview runs this many network passes
         cfg.model.sampling_steps = 2
     has = {"image"} if cfg.dataset.kind == "image" else set()
@@ -64,13 +61,16 @@ def test_every_valid_model_dataset_pair_trains_and_every_other_is_refused(
             train(cfg, tmp_path)
 
 
-@pytest.mark.parametrize("overrides,message", [
-    (["model=dcgan", "dataset=grid25"], "DCGAN makes images, but this dataset gives points"),
-    (["model=cgan", "dataset=ring8"], "cgan is conditional and needs class labels"),
-    (["dataset.image_size=12"], "image_size=12 is not one"),
-    (["trainer.d_steps=0"], r"trainer.d_steps=0 must be a positive integer"),
-    (["optimizer.lr=-1e-4"], "optimizer.lr=-0.0001 must be a positive learning rate"),
-])
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (["model=dcgan", "dataset=grid25"], "DCGAN makes images, but this dataset gives points"),
+        (["model=cgan", "dataset=ring8"], "cgan is conditional and needs class labels"),
+        (["dataset.image_size=12"], "image_size=12 is not one"),
+        (["trainer.d_steps=0"], r"trainer.d_steps=0 must be a positive integer"),
+        (["optimizer.lr=-1e-4"], "optimizer.lr=-0.0001 must be a positive learning rate"),
+    ],
+)
 def test_impossible_settings_are_refused_in_one_sentence(compose, tmp_path, overrides, message):
     with pytest.raises(ConfigError, match=message) as err:
         train(compose(overrides + FAST), tmp_path)
@@ -120,8 +120,7 @@ def test_readme_run_command_trains_into_a_new_run_directory(tmp_path):
 
 
 def test_resume_from_the_command_line_keeps_the_original_record_and_runs_only_the_remaining_steps(tmp_path):
-    args = ["model=mlp", "dataset=grid25", "dataset.source.n=1000", "trainer.steps=2", "trainer.batch_size=8",
-            "trainer.log_every=1"]
+    args = ["model=mlp", "dataset=grid25", "dataset.source.n=1000", "trainer.steps=2", "trainer.batch_size=8", "trainer.log_every=1"]
     assert run_gantrain(*args, "hydra.run.dir=run", cwd=tmp_path).returncode == 0
     original = (tmp_path / "run" / ".hydra" / "config.yaml").read_text()
     result = run_gantrain("resume=run", "trainer.steps=4", "override_resume=true", cwd=tmp_path)
@@ -135,8 +134,16 @@ def test_resume_from_the_command_line_keeps_the_original_record_and_runs_only_th
 
 
 def test_multirun_sweep_writes_one_run_directory_per_job(tmp_path):
-    result = run_gantrain("-m", "loss=minimax,nonsaturating", "model=mlp", "dataset=grid25", "dataset.source.n=1000",
-                          "trainer.steps=2", "trainer.batch_size=8", cwd=tmp_path)
+    result = run_gantrain(
+        "-m",
+        "loss=minimax,nonsaturating",
+        "model=mlp",
+        "dataset=grid25",
+        "dataset.source.n=1000",
+        "trainer.steps=2",
+        "trainer.batch_size=8",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     runs = sorted(p.name for p in (tmp_path / "outputs" / "multirun").glob("*/*/*") if p.is_dir())
     assert len(runs) == 2 and runs[0].startswith("0_") and runs[1].startswith("1_")
@@ -144,10 +151,15 @@ def test_multirun_sweep_writes_one_run_directory_per_job(tmp_path):
     assert all(next((tmp_path / "outputs" / "multirun").glob(f"*/*/{r}/checkpoints/last.pt")) for r in runs)
 
 
-@pytest.mark.parametrize("model,optimizer,lr,betas", [("dcgan", "adam", 2e-4, [0.5, 0.999]),
-                                                      ("progan", "adam_karras", 1e-3, [0.0, 0.99]),
-                                                      ("stylegan", "adam_karras", 1e-3, [0.0, 0.99]),
-                                                      ("ddpm", "adam_ddpm", 2e-4, [0.9, 0.999])])
+@pytest.mark.parametrize(
+    "model,optimizer,lr,betas",
+    [
+        ("dcgan", "adam", 2e-4, [0.5, 0.999]),
+        ("progan", "adam_karras", 1e-3, [0.0, 0.99]),
+        ("stylegan", "adam_karras", 1e-3, [0.0, 0.99]),
+        ("ddpm", "adam_ddpm", 2e-4, [0.9, 0.999]),
+    ],
+)
 def test_a_model_brings_its_papers_optimizer_and_the_command_line_still_wins(compose, model, optimizer, lr, betas):
     cfg = compose([f"model={model}"])
     assert cfg.optimizer == compose([f"optimizer={optimizer}"]).optimizer  # exactly that option of the group

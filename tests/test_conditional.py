@@ -75,8 +75,9 @@ def test_cgan_label_reaches_the_generator_and_the_discriminator(compose):
     labels = torch.arange(10)
     with torch.no_grad():
         samples = family.generate({"z": torch.randn(1, family.latent_dim).expand(10, -1), "label": labels}).flatten(1)
-        verdicts = torch.stack([family.loss("discriminator", {"image": real, "label": labels[k:k + 1]}, step=0)[1]["D/real"]
-                                for k in range(10)])
+        verdicts = torch.stack(
+            [family.loss("discriminator", {"image": real, "label": labels[k : k + 1]}, step=0)[1]["D/real"] for k in range(10)]
+        )
     assert torch.cdist(samples, samples)[~torch.eye(10, dtype=torch.bool)].min() > 1e-3
     assert len(set(verdicts.tolist())) == 10
 
@@ -84,8 +85,18 @@ def test_cgan_label_reaches_the_generator_and_the_discriminator(compose):
 def test_conditional_preview_png_has_one_column_per_class(compose, tmp_path):
     """AC-GAN with 20 preview samples on 16×16 digits: the PNG a one-step run saves is 10 cells wide and 2 high
     (image_grid pads by 1 px), and the cell in column c shows the sample of the fixed inputs with label c."""
-    cfg = compose([*ACGAN, "trainer.steps=1", "trainer.batch_size=16", "trainer.sample_every=1", "trainer.log_every=1",
-                   "trainer.checkpoint_every=100", "trainer.num_samples=20", "trainer.eval_every=0"])
+    cfg = compose(
+        [
+            *ACGAN,
+            "trainer.steps=1",
+            "trainer.batch_size=16",
+            "trainer.sample_every=1",
+            "trainer.log_every=1",
+            "trainer.checkpoint_every=100",
+            "trainer.num_samples=20",
+            "trainer.eval_every=0",
+        ]
+    )
     cli.train(cfg, tmp_path)
     grid = np.asarray(Image.open(tmp_path / "samples" / "step_0000001.png").convert("L"), dtype=np.float64)
     cell = 16 + 1
@@ -100,5 +111,5 @@ def test_conditional_preview_png_has_one_column_per_class(compose, tmp_path):
     for i, label in enumerate(inputs["label"].tolist()):
         row, column = divmod(i, 10)
         assert column == label
-        shown = grid[1 + row * cell:row * cell + cell, 1 + column * cell:column * cell + cell]
+        shown = grid[1 + row * cell : row * cell + cell, 1 + column * cell : column * cell + cell]
         assert np.abs(shown - samples[i]).max() <= 1.0, (row, column)

@@ -136,8 +136,7 @@ def test_image_folder_with_and_without_class_labels(image_folder_root):
     item = labelled.train[0]
     assert item["image"].shape == (3, 16, 16) and 0 <= item["label"] < 3
     assert len(labelled.train) + len(labelled.heldout) == 24 and len(labelled.heldout) == 6
-    train_files, held_files = ({split.dataset.files[i] for i in split.indices}
-                               for split in (labelled.train, labelled.heldout))
+    train_files, held_files = ({split.dataset.files[i] for i in split.indices} for split in (labelled.train, labelled.heldout))
     assert not train_files & held_files and len(train_files | held_files) == 24  # every file in exactly one split
     flat = image_folder(str(image_folder_root), image_size=8, channels=1)
     assert flat.spec.num_classes == 0 and "label" not in flat.train[0] and flat.train[0]["image"].shape == (1, 8, 8)
@@ -185,7 +184,6 @@ def test_loader_workers_leave_stop_signals_to_the_main_process(image_folder_root
     forking loader workers out of a pytest-xdist worker (which runs threads) is not what users do."""
     out = tmp_path / "out.txt"
     with out.open("w") as f:  # a file, not a pipe: a stuck worker cannot hold the test open
-        done = subprocess.run([sys.executable, "-c", LOADER_PROBE, str(image_folder_root)], stdout=f,
-                              stderr=subprocess.STDOUT, timeout=120)
+        done = subprocess.run([sys.executable, "-c", LOADER_PROBE, str(image_folder_root)], stdout=f, stderr=subprocess.STDOUT, timeout=120)
     assert done.returncode == 0, out.read_text()
     assert out.read_text().strip() == "[True, True] (4, 3, 8, 8)"

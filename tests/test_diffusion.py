@@ -8,17 +8,19 @@ import pytest
 import torch
 
 import gantrain.cli
-from conftest import QUICK
 from gantrain.errors import ConfigError
 from gantrain.families.diffusion import DiffusionFamily, beta_schedule
 from gantrain.models.unet import UNet
+
+from conftest import QUICK
 
 FAST = [*QUICK, "trainer.eval_every=0", "model.sampling_steps=3", "model.denoiser.width=8"]
 
 
 def tiny_unet(num_classes: int = 0, image_size: int = 8, randomize: bool = True) -> UNet:
-    net = UNet(1, image_size, width=8, multipliers=[1, 2], blocks=1, attention_resolutions=[4], dropout=0.0,
-               norm_groups=4, num_classes=num_classes)
+    net = UNet(
+        1, image_size, width=8, multipliers=[1, 2], blocks=1, attention_resolutions=[4], dropout=0.0, norm_groups=4, num_classes=num_classes
+    )
     if randomize:  # the last layers start at zero: give every weight a value so outputs depend on inputs
         with torch.no_grad():
             for p in net.parameters():
@@ -27,8 +29,9 @@ def tiny_unet(num_classes: int = 0, image_size: int = 8, randomize: bool = True)
 
 
 def family(schedule="linear", prediction="eps", **kw) -> DiffusionFamily:
-    return DiffusionFamily("ddpm", kw.pop("denoiser", None) or tiny_unet(kw.get("num_classes", 0)), (1, 8, 8),
-                           schedule=schedule, prediction=prediction, **kw)
+    return DiffusionFamily(
+        "ddpm", kw.pop("denoiser", None) or tiny_unet(kw.get("num_classes", 0)), (1, 8, 8), schedule=schedule, prediction=prediction, **kw
+    )
 
 
 class Oracle(torch.nn.Module):
@@ -241,8 +244,12 @@ def test_unet_shapes_time_and_label_dependence():
 
 
 def test_bad_settings_are_refused_in_one_sentence():
-    for kw, match in [({"prediction": "score"}, "prediction"), ({"sampler": "euler"}, "sampler"),
-                      ({"sampling_steps": 2000}, "sampling_steps"), ({"conditional": True}, "class labels")]:
+    for kw, match in [
+        ({"prediction": "score"}, "prediction"),
+        ({"sampler": "euler"}, "sampler"),
+        ({"sampling_steps": 2000}, "sampling_steps"),
+        ({"conditional": True}, "class labels"),
+    ]:
         with pytest.raises(ValueError, match=match):
             family(**kw)
 
@@ -264,8 +271,7 @@ def test_cli_trains_ddpm_with_ema_and_writes_samples_and_a_checkpoint(compose, t
 
 
 def test_cli_trains_guided_ddpm_with_v_prediction_cosine_schedule_and_ancestral_sampler(compose, tmp_path):
-    cfg = compose(["model=ddpm_cfg", *FAST, "model.prediction=v", "model.schedule=cosine", "model.sampler=ddpm",
-                   "model.timesteps=20"])
+    cfg = compose(["model=ddpm_cfg", *FAST, "model.prediction=v", "model.schedule=cosine", "model.sampler=ddpm", "model.timesteps=20"])
     logs = gantrain.cli.train(cfg, tmp_path / "run")
     assert math.isfinite(logs["loss/denoiser"]) and "samples/step_0000002.png" in _files(tmp_path / "run")
 
@@ -278,8 +284,19 @@ def test_cli_refuses_ddpm_on_points(compose, tmp_path):
 @pytest.mark.slow
 def test_ddpm_learns_to_denoise_digits(compose, tmp_path):
     """200 steps of a small U-Net take the ε-prediction loss from ≈1 (untrained: ε_θ = 0) far below it."""
-    cfg = compose(["model=ddpm", "trainer.steps=200", "trainer.log_every=50", "trainer.sample_every=200",
-                   "trainer.checkpoint_every=200", "trainer.eval_every=0", "trainer.num_samples=16",
-                   "model.denoiser.width=16", "model.denoiser.blocks=1", "optimizer.lr=1e-3"])
+    cfg = compose(
+        [
+            "model=ddpm",
+            "trainer.steps=200",
+            "trainer.log_every=50",
+            "trainer.sample_every=200",
+            "trainer.checkpoint_every=200",
+            "trainer.eval_every=0",
+            "trainer.num_samples=16",
+            "model.denoiser.width=16",
+            "model.denoiser.blocks=1",
+            "optimizer.lr=1e-3",
+        ]
+    )
     logs = gantrain.cli.train(cfg, tmp_path / "run")
     assert logs["loss/denoiser"] < 0.3

@@ -5,7 +5,6 @@ import math
 
 import pytest
 import torch
-from conftest import compose_config
 
 import gantrain.cli
 import gantrain.metrics.evaluator as evaluator_module
@@ -15,10 +14,25 @@ from gantrain.errors import ConfigError
 from gantrain.evaluate import evaluate_checkpoint, main, parse_args
 from gantrain.metrics import density_coverage, inception_score, kernel_inception_distance, precision_recall
 
-RUN = ["trainer.steps=4", "trainer.batch_size=16", "trainer.log_every=2", "trainer.sample_every=100",
-       "trainer.checkpoint_every=100", "trainer.num_samples=16", "trainer.eval_every=2", "eval.num_samples=60",
-       "eval.kid_subsets=5", "eval.classifier.width=4", "eval.classifier.feature_dim=16", "eval.classifier.epochs=1",
-       "eval.memorization.rows=3", "eval.memorization.neighbours=2", "eval.memorization.max_train=300"]
+from conftest import compose_config
+
+RUN = [
+    "trainer.steps=4",
+    "trainer.batch_size=16",
+    "trainer.log_every=2",
+    "trainer.sample_every=100",
+    "trainer.checkpoint_every=100",
+    "trainer.num_samples=16",
+    "trainer.eval_every=2",
+    "eval.num_samples=60",
+    "eval.kid_subsets=5",
+    "eval.classifier.width=4",
+    "eval.classifier.feature_dim=16",
+    "eval.classifier.epochs=1",
+    "eval.memorization.rows=3",
+    "eval.memorization.neighbours=2",
+    "eval.memorization.max_train=300",
+]
 
 
 @pytest.fixture(scope="module")
@@ -99,8 +113,16 @@ def test_the_best_checkpoint_follows_the_metric_direction(compose, tmp_path, mon
         def memorization(self, *args):
             return {}
 
-    quick = ["trainer.steps=4", "trainer.batch_size=16", "trainer.log_every=100", "trainer.sample_every=100",
-             "trainer.checkpoint_every=100", "trainer.num_samples=16", "model=mlp", "trainer.eval_every=1"]
+    quick = [
+        "trainer.steps=4",
+        "trainer.batch_size=16",
+        "trainer.log_every=100",
+        "trainer.sample_every=100",
+        "trainer.checkpoint_every=100",
+        "trainer.num_samples=16",
+        "model=mlp",
+        "trainer.eval_every=1",
+    ]
     for name, values in (("FID/classifier", [3.0, 1.0, 2.0, float("nan")]), ("precision/classifier", [0.2, 0.9, 0.5, 0.1])):
         monkeypatch.setattr(evaluator_module, "build_evaluator", lambda cfg, bundle, device, v=values, n=name: Scripted(n, v))
         run = tmp_path / name.split("/")[0]
@@ -144,8 +166,14 @@ def test_eval_num_samples_batch_size_and_seed_choose_the_generated_samples(compo
 
 # A classifier whose features and logits tell digits apart (two epochs at lr 0.01; RUN's single epoch at the
 # default lr leaves them nearly constant: too flat to show what a setting changes).
-SCORING = ["model=mlp", "eval.num_samples=60", "eval.classifier.width=4", "eval.classifier.feature_dim=16",
-           "eval.classifier.epochs=2", "eval.classifier.lr=0.01"]
+SCORING = [
+    "model=mlp",
+    "eval.num_samples=60",
+    "eval.classifier.width=4",
+    "eval.classifier.feature_dim=16",
+    "eval.classifier.epochs=2",
+    "eval.classifier.lr=0.01",
+]
 
 
 @pytest.fixture(scope="module")
@@ -158,14 +186,17 @@ def scored(cache):
     return bundle, fake, evaluator_module.build_evaluator(cfg, bundle).evaluate(fake)
 
 
-@pytest.mark.parametrize("override,changes", [
-    ("eval.precision_k=1", {"precision", "recall"}),
-    ("eval.density_k=2", {"density", "coverage"}),
-    ("eval.is_splits=3", {"IS"}),
-    ("eval.kid_subsets=3", {"KID"}),
-    ("eval.kid_subset_size=20", {"KID"}),
-    ("eval.seed=1", {"KID"}),  # the KID subsets' draws
-])
+@pytest.mark.parametrize(
+    "override,changes",
+    [
+        ("eval.precision_k=1", {"precision", "recall"}),
+        ("eval.density_k=2", {"density", "coverage"}),
+        ("eval.is_splits=3", {"IS"}),
+        ("eval.kid_subsets=3", {"KID"}),
+        ("eval.kid_subset_size=20", {"KID"}),
+        ("eval.seed=1", {"KID"}),  # the KID subsets' draws
+    ],
+)
 def test_each_eval_setting_changes_exactly_its_metrics(compose, cache, scored, override, changes):
     """Against the default settings, one eval.* setting changes exactly the metrics it parameterizes, to what
     their functions compute with its value."""
@@ -178,8 +209,10 @@ def test_each_eval_setting_changes_exactly_its_metrics(compose, cache, scored, o
     e = cfg.eval
     real = evaluator.split_features("heldout")[0]
     features, logits = evaluator.extractor.extract(fake)
-    expected = {"IS": inception_score(logits, e.is_splits)[0],
-                "KID": kernel_inception_distance(real, features, e.kid_subsets, e.kid_subset_size, e.seed)[0]}
+    expected = {
+        "IS": inception_score(logits, e.is_splits)[0],
+        "KID": kernel_inception_distance(real, features, e.kid_subsets, e.kid_subset_size, e.seed)[0],
+    }
     expected["precision"], expected["recall"] = precision_recall(real, features, e.precision_k)
     expected["density"], expected["coverage"] = density_coverage(real, features, e.density_k)
     for name in changes:

@@ -53,8 +53,9 @@ def test_classifier_is_trained_once_then_loaded_from_the_cache(bundle, tmp_path,
 
 @pytest.mark.slow
 def test_classifier_learns_the_digits(bundle, tmp_path):
-    extractor = build_extractor("classifier", bundle=bundle, dataset_key=None,
-                                eval_cfg={"classifier": {"width": 8, "epochs": 8}, "cache_dir": str(tmp_path)})
+    extractor = build_extractor(
+        "classifier", bundle=bundle, dataset_key=None, eval_cfg={"classifier": {"width": 8, "epochs": 8}, "cache_dir": str(tmp_path)}
+    )
     assert extractor.accuracy > 0.85  # chance is 0.1
     assert list(tmp_path.iterdir()) == []  # no dataset key: nothing cached
 
@@ -66,7 +67,9 @@ def test_classifier_defaults_are_the_configs(compose):
 
 
 def test_classifier_needs_labels_and_known_settings(bundle):
-    unlabelled = DataBundle(InMemory({"image": torch.zeros(8, 1, 8, 8)}), InMemory({"image": torch.zeros(4, 1, 8, 8)}), DataSpec("image", (1, 8, 8), 0))
+    unlabelled = DataBundle(
+        InMemory({"image": torch.zeros(8, 1, 8, 8)}), InMemory({"image": torch.zeros(4, 1, 8, 8)}), DataSpec("image", (1, 8, 8), 0)
+    )
     with pytest.raises(ConfigError, match="has none"):
         build_extractor("classifier", bundle=unlabelled)
     with pytest.raises(ConfigError, match="no setting depth"):

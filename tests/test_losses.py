@@ -112,8 +112,21 @@ def test_fgan_refuses_an_unknown_divergence():
         losses.fgan("tv")
 
 
-LOSS_OPTIONS = ["minimax", "nonsaturating", "lsgan", "wgan", "wgan_gp", "hinge", "relativistic", "fgan_kl",
-                "fgan_reverse_kl", "fgan_pearson", "fgan_squared_hellinger", "fgan_js", "fgan_gan"]
+LOSS_OPTIONS = [
+    "minimax",
+    "nonsaturating",
+    "lsgan",
+    "wgan",
+    "wgan_gp",
+    "hinge",
+    "relativistic",
+    "fgan_kl",
+    "fgan_reverse_kl",
+    "fgan_pearson",
+    "fgan_squared_hellinger",
+    "fgan_js",
+    "fgan_gan",
+]
 
 
 def test_every_loss_option_has_a_config_and_builds(compose):

@@ -4,7 +4,6 @@ resumed run continues the schedule (and the training) exactly where it stopped."
 import pytest
 import torch
 
-from conftest import counting_steps, perturbed_copy
 from gantrain import checkpoint
 from gantrain.cli import build_data, build_family, build_optimizers, seed_everything, train
 from gantrain.data import BatchStream
@@ -12,8 +11,16 @@ from gantrain.errors import ConfigError
 from gantrain.loop.update import linear_decay
 from gantrain.trainer import Trainer
 
-SMALL_MLP = ["model=mlp", "dataset=grid25", "dataset.source.n=2000", "optimizer.lr=1e-3",
-             "model.generator.hidden=[16,16]", "model.discriminator.hidden=[16,16]"]
+from conftest import counting_steps, perturbed_copy
+
+SMALL_MLP = [
+    "model=mlp",
+    "dataset=grid25",
+    "dataset.source.n=2000",
+    "optimizer.lr=1e-3",
+    "model.generator.hidden=[16,16]",
+    "model.discriminator.hidden=[16,16]",
+]
 
 
 def test_linear_decay_is_constant_then_linear_to_the_final_factor():
@@ -28,9 +35,20 @@ def _trainer(cfg, run_dir, steps):
     seed_everything(cfg.seed)
     bundle = build_data(cfg)
     family = build_family(cfg)
-    return Trainer(family, BatchStream(bundle.train, 16, seed=cfg.seed), build_optimizers(cfg, family, 1), run_dir,
-                   steps=steps, log_every=100, sample_every=100, checkpoint_every=100, num_samples=16,
-                   heldout={"image": torch.zeros(16, 2)}, lr_decay_start=0.5, lr_decay_final=0.2)
+    return Trainer(
+        family,
+        BatchStream(bundle.train, 16, seed=cfg.seed),
+        build_optimizers(cfg, family, 1),
+        run_dir,
+        steps=steps,
+        log_every=100,
+        sample_every=100,
+        checkpoint_every=100,
+        num_samples=16,
+        heldout={"image": torch.zeros(16, 2)},
+        lr_decay_start=0.5,
+        lr_decay_final=0.2,
+    )
 
 
 def test_every_phase_follows_the_schedule_and_resume_restores_it(compose, tmp_path):

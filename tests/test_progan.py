@@ -8,16 +8,27 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from conftest import counting_steps, perturbed_copy
 from gantrain import checkpoint
 from gantrain.cli import build_data, build_family, train
 from gantrain.families.progressive import GrowthSchedule
 from gantrain.models.progan import Discriminator, Generator, PixelNorm, equalized
 
+from conftest import counting_steps, perturbed_copy
+
 # tiny networks: every test run takes well under a second per step
-TINY = ["model.generator.width=4", "model.generator.max_width=16", "model.discriminator.width=4",
-        "model.discriminator.max_width=16", "model.latent_dim=16", "trainer.eval_every=0", "trainer.log_every=1",
-        "trainer.sample_every=1000", "trainer.checkpoint_every=1000", "trainer.num_samples=16", "trainer.batch_size=16"]
+TINY = [
+    "model.generator.width=4",
+    "model.generator.max_width=16",
+    "model.discriminator.width=4",
+    "model.discriminator.max_width=16",
+    "model.latent_dim=16",
+    "trainer.eval_every=0",
+    "trainer.log_every=1",
+    "trainer.sample_every=1000",
+    "trainer.checkpoint_every=1000",
+    "trainer.num_samples=16",
+    "trainer.batch_size=16",
+]
 
 
 @pytest.mark.parametrize("layer, gain", [(nn.Conv2d(8, 5, 3), math.sqrt(2)), (nn.Linear(12, 7), 1.0)])
@@ -115,8 +126,7 @@ def test_progan_builds_and_takes_a_step_at_each_size(compose, tmp_path, size):
     assert family.generate({"z": torch.randn(2, 16)}).shape == (2, 1, size, size)
 
 
-@pytest.mark.parametrize("extra", [["loss=wgan_gp"], ["regularizer=spectral_norm"], ["regularizer=r1"],
-                                   ["experiment=progan_wgan_gp"]])
+@pytest.mark.parametrize("extra", [["loss=wgan_gp"], ["regularizer=spectral_norm"], ["regularizer=r1"], ["experiment=progan_wgan_gp"]])
 def test_progan_trains_with_other_losses_and_regularizers(compose, tmp_path, extra):
     cfg = compose(["model=progan", "model.phase_images=32", "trainer.steps=3", "trainer.d_steps=1"] + TINY + extra)
     logs = train(cfg, tmp_path / "run")
@@ -144,8 +154,7 @@ def test_resume_mid_fade_continues_at_the_same_resolution_and_alpha(compose, tmp
     assert part["growth/resolution"] == full["growth/resolution"] == 8
     assert part["growth/alpha"] == full["growth/alpha"] == pytest.approx(0.6)
     assert part["loss/D"] == full["loss/D"] and part["loss/G"] == full["loss/G"]
-    networks = {run: checkpoint.load(tmp_path / run / "checkpoints" / "last.pt")["networks"]
-                for run in ("full", "part", "perturbed")}
+    networks = {run: checkpoint.load(tmp_path / run / "checkpoints" / "last.pt")["networks"] for run in ("full", "part", "perturbed")}
     assert all(torch.equal(networks["full"][k], networks["part"][k]) for k in networks["full"])
     assert not torch.equal(networks["perturbed"][weight], networks["full"][weight])  # it continued the checkpoint
 
@@ -181,8 +190,10 @@ def test_every_conv_and_linear_of_both_networks_uses_the_equalized_learning_rate
     build_data(cfg)
     family = build_family(cfg)
     n = family.networks["generator"].max_level + 1  # resolutions 4 … 16
-    expected = {"progan": {"G": {"dense": 1, "conv3x3": 2 * n - 1, "toRGB": n}},
-                "stylegan": {"G": {"mapping": 2, "affine": 2 * n, "conv3x3": 2 * n - 1, "toRGB": n}}}[model]
+    expected = {
+        "progan": {"G": {"dense": 1, "conv3x3": 2 * n - 1, "toRGB": n}},
+        "stylegan": {"G": {"mapping": 2, "affine": 2 * n, "conv3x3": 2 * n - 1, "toRGB": n}},
+    }[model]
     expected["D"] = {"fromRGB": n, "conv3x3": 2 * n - 1, "dense": 1, "output": 1}
     for key, network in (("G", family.networks["generator"]), ("D", family.networks["discriminator"])):
         roles = {}

@@ -17,10 +17,18 @@ from gantrain import cli, losses
 from gantrain.data import BatchStream
 from gantrain.errors import ConfigError
 from gantrain.models import dcgan, mlp
-from gantrain.regularizers import (R1, WEIGHT_LAYERS, Drift, GradientPenalty, Orthogonal, SpectralNorm, WeightClip,
-                                   check_combination, input_gradients)
+from gantrain.regularizers import (
+    R1,
+    WEIGHT_LAYERS,
+    Drift,
+    GradientPenalty,
+    Orthogonal,
+    SpectralNorm,
+    WeightClip,
+    check_combination,
+    input_gradients,
+)
 from gantrain.trainer import Trainer
-
 
 
 def small_critic() -> nn.Module:
@@ -95,8 +103,14 @@ def test_r1_in_the_family_reuses_the_losss_forward_pass_and_gives_the_same_penal
     from gantrain.families.gan import GANFamily
 
     torch.manual_seed(0)
-    family = GANFamily("mlp", mlp.Generator(2, (3,), hidden=[8]), mlp.Discriminator((3,), hidden=[8], pieces=1),
-                       losses.nonsaturating(), latent_dim=2, regularizers={"r1": R1(10.0, interval=2)})
+    family = GANFamily(
+        "mlp",
+        mlp.Generator(2, (3,), hidden=[8]),
+        mlp.Discriminator((3,), hidden=[8], pieces=1),
+        losses.nonsaturating(),
+        latent_dim=2,
+        regularizers={"r1": R1(10.0, interval=2)},
+    )
     discriminator = family.networks["discriminator"]
     calls = []
     discriminator.register_forward_hook(lambda module, args, out: calls.append(args[0].requires_grad))
@@ -146,8 +160,10 @@ def test_penalties_train_the_discriminator_through_double_backprop(penalty):
 
 def networks(pieces: int = 5):
     torch.manual_seed(0)
-    return {"generator": mlp.Generator(4, [2], hidden=[16, 16], bounded=False),
-            "discriminator": mlp.Discriminator([2], hidden=[16, 16], pieces=pieces)}
+    return {
+        "generator": mlp.Generator(4, [2], hidden=[16, 16], bounded=False),
+        "discriminator": mlp.Discriminator([2], hidden=[16, 16], pieces=pieces),
+    }
 
 
 def test_weight_clip_clamps_the_discriminator_after_its_update_only():
@@ -168,8 +184,10 @@ def test_weight_clip_clamps_the_discriminator_after_its_update_only():
 @pytest.mark.parametrize("on_generator", [False, True])
 def test_spectral_norm_makes_each_layer_1_lipschitz(on_generator):
     torch.manual_seed(0)
-    nets = {"generator": dcgan.Generator(8, channels=1, image_size=8, width=8),
-            "discriminator": dcgan.Discriminator(channels=1, image_size=8, width=8, norm="none")}
+    nets = {
+        "generator": dcgan.Generator(8, channels=1, image_size=8, width=8),
+        "discriminator": dcgan.Discriminator(channels=1, image_size=8, width=8, norm="none"),
+    }
     SpectralNorm(generator=on_generator).setup(nets)
     for _ in range(30):  # one power iteration per training forward pass
         nets["discriminator"](torch.randn(4, 1, 8, 8))
@@ -235,23 +253,54 @@ def test_clipping_and_spectral_norm_on_the_same_weights_are_refused(compose):
 
 
 def test_bad_regularizer_settings_are_refused():
-    for make in (lambda: WeightClip(0), lambda: GradientPenalty(-1), lambda: R1(interval=0), lambda: Orthogonal(0), lambda: Drift(0),
-                 lambda: SpectralNorm(power_iterations=0)):
+    for make in (
+        lambda: WeightClip(0),
+        lambda: GradientPenalty(-1),
+        lambda: R1(interval=0),
+        lambda: Orthogonal(0),
+        lambda: Drift(0),
+        lambda: SpectralNorm(power_iterations=0),
+    ):
         with pytest.raises(ValueError, match="regularizer\\."):
             make()
 
 
 def test_dcgan_with_wgan_gp_just_works(compose, tmp_path):
-    cfg = compose(["model=dcgan", "loss=wgan_gp", "trainer.steps=1", "trainer.batch_size=8", "trainer.log_every=1",
-                   "trainer.sample_every=100", "trainer.checkpoint_every=100", "trainer.num_samples=4",
-                   "trainer.eval_every=0", "model.generator.width=8", "model.discriminator.width=8"])
+    cfg = compose(
+        [
+            "model=dcgan",
+            "loss=wgan_gp",
+            "trainer.steps=1",
+            "trainer.batch_size=8",
+            "trainer.log_every=1",
+            "trainer.sample_every=100",
+            "trainer.checkpoint_every=100",
+            "trainer.num_samples=4",
+            "trainer.eval_every=0",
+            "model.generator.width=8",
+            "model.discriminator.width=8",
+        ]
+    )
     logs = cli.train(cfg, tmp_path / "run")
     assert math.isfinite(logs["loss/D"]) and logs["penalty/gradient_penalty"] > 0
 
 
 # ------------------------------------------------------------------ every loss × regularizer on grid25
-LOSSES = ["minimax", "nonsaturating", "lsgan", "wgan", "wgan_gp", "hinge", "relativistic", "fgan_kl", "fgan_reverse_kl",
-          "fgan_pearson", "fgan_squared_hellinger", "fgan_js", "fgan_gan"]
+LOSSES = [
+    "minimax",
+    "nonsaturating",
+    "lsgan",
+    "wgan",
+    "wgan_gp",
+    "hinge",
+    "relativistic",
+    "fgan_kl",
+    "fgan_reverse_kl",
+    "fgan_pearson",
+    "fgan_squared_hellinger",
+    "fgan_js",
+    "fgan_gan",
+]
 REGULARIZERS = ["none", "weight_clip", "gradient_penalty", "r1", "spectral_norm", "orthogonal", "drift"]
 WASSERSTEIN = {"wgan", "wgan_gp"}
 LIPSCHITZ = {"weight_clip", "gradient_penalty", "spectral_norm"}

@@ -17,21 +17,33 @@ import torch
 
 import gantrain.cli
 import gantrain.losses
-from conftest import counting_steps, perturbed_copy
 from gantrain import checkpoint
 from gantrain.errors import ConfigError
 from gantrain.losses import GANLoss
 from gantrain.trainer import Interrupted, NonFiniteLoss, Trainer
 
+from conftest import counting_steps, perturbed_copy
+
 # The original GAN on the 25-Gaussian grid, shrunk to milliseconds per step.
-TINY = ["model=mlp", "dataset=grid25", "model.latent_dim=4", "model.generator.hidden=[16,16]",
-        "model.discriminator.hidden=[16,16]", "model.discriminator.pieces=2", "dataset.source.n=512",
-        "trainer.batch_size=32", "trainer.log_every=4", "trainer.sample_every=1000", "trainer.checkpoint_every=3",
-        "trainer.num_samples=16", "trainer.eval_every=0", "trainer.device=cpu"]
+TINY = [
+    "model=mlp",
+    "dataset=grid25",
+    "model.latent_dim=4",
+    "model.generator.hidden=[16,16]",
+    "model.discriminator.hidden=[16,16]",
+    "model.discriminator.pieces=2",
+    "dataset.source.n=512",
+    "trainer.batch_size=32",
+    "trainer.log_every=4",
+    "trainer.sample_every=1000",
+    "trainer.checkpoint_every=3",
+    "trainer.num_samples=16",
+    "trainer.eval_every=0",
+    "trainer.device=cpu",
+]
 
 
 STEPS = 40
-
 
 
 def networks(run_dir: Path) -> dict[str, torch.Tensor]:
@@ -90,8 +102,7 @@ def test_checkpoint_killed_mid_write_leaves_the_old_one(tmp_path, monkeypatch):
 
 # ------------------------------------------------------------------------------------ signals
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_signal_checkpoints_the_step_and_resume_matches_an_uninterrupted_run(signum, compose, tmp_path, monkeypatch,
-                                                                             reference):
+def test_signal_checkpoints_the_step_and_resume_matches_an_uninterrupted_run(signum, compose, tmp_path, monkeypatch, reference):
     if threading.current_thread() is not threading.main_thread():  # os.kill would interrupt pytest itself
         pytest.skip("signals reach only the main thread, and this test runs in another")
     run = tmp_path / "run"
@@ -116,8 +127,14 @@ def test_signal_checkpoints_the_step_and_resume_matches_an_uninterrupted_run(sig
 
 
 def _gantrain(args, cwd) -> subprocess.Popen:
-    return subprocess.Popen([str(Path(sys.executable).parent / "gantrain"), *args], cwd=cwd, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "gantrain"), *args],
+        cwd=cwd,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
 
 
 def _wait_for_checkpoint(path: Path, proc: subprocess.Popen, step: int = 1, timeout: float = 240.0) -> None:
@@ -136,8 +153,9 @@ def console_runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("console")
     term_run, kill_run = root / "term", root / "kill"
     term = _gantrain([*TINY, "trainer.steps=1000000", f"hydra.run.dir={term_run}"], root)
-    kill = _gantrain([*TINY, f"trainer.steps={STEPS}", "trainer.checkpoint_every=1", "trainer.log_every=1",
-                      f"hydra.run.dir={kill_run}"], root)
+    kill = _gantrain(
+        [*TINY, f"trainer.steps={STEPS}", "trainer.checkpoint_every=1", "trainer.log_every=1", f"hydra.run.dir={kill_run}"], root
+    )
     try:
         target = random.randint(2, STEPS - 15)
         _wait_for_checkpoint(kill_run / "checkpoints" / "last.pt", kill, target)
@@ -165,8 +183,7 @@ def test_sigterm_to_the_console_script_exits_cleanly_with_a_checkpoint(console_r
     assert f"after step {step} " in last and 3 <= step < 1000000
 
 
-def test_kill_9_at_a_random_moment_then_resume_matches_an_uninterrupted_run(console_runs, compose, reference,
-                                                                           tmp_path):
+def test_kill_9_at_a_random_moment_then_resume_matches_an_uninterrupted_run(console_runs, compose, reference, tmp_path):
     """SIGKILL cannot be caught: what survives is the last checkpoint, written atomically before it."""
     run, target = console_runs["kill"]
     killed_at = checkpoint.load(run / "checkpoints" / "last.pt")["step"]
@@ -256,8 +273,9 @@ class _Payload:
 def malicious_checkpoint(path: Path, marker: Path) -> Path:
     """A file that looks like a gantrain checkpoint but carries a pickle payload."""
     buffer = io.BytesIO()
-    torch.save({"family": "mlp", "step": 1, "networks": {"w": torch.zeros(2)}, "optimizers": {}, "config": "",
-                "hook": _Payload(marker)}, buffer)
+    torch.save(
+        {"family": "mlp", "step": 1, "networks": {"w": torch.zeros(2)}, "optimizers": {}, "config": "", "hook": _Payload(marker)}, buffer
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(buffer.getvalue())
     return path

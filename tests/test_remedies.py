@@ -14,8 +14,14 @@ from gantrain.models import dcgan, mlp
 from gantrain.models.layers import MinibatchDiscrimination, MinibatchStdDev
 from gantrain.regularizers import Regularizer
 
-SMALL_MLP = ["model=mlp", "dataset=ring8", "dataset.source.n=512", "model.latent_dim=8",
-             "model.generator.hidden=[16,16]", "model.discriminator.hidden=[16,16]"]
+SMALL_MLP = [
+    "model=mlp",
+    "dataset=ring8",
+    "dataset.source.n=512",
+    "model.latent_dim=8",
+    "model.generator.hidden=[16,16]",
+    "model.discriminator.hidden=[16,16]",
+]
 
 
 def record_inputs(module):
@@ -47,15 +53,16 @@ def test_packing_gives_d_m_samples_per_decision_and_n_over_m_decisions(compose, 
     assert [o.shape for o in d_outputs] == [(n // m,), (n // m,)]
     # row k holds samples km … km+m-1 side by side: real with real, generated with generated
     for k in range(n // m):
-        assert torch.equal(real_in[k], torch.cat(list(real[k * m:(k + 1) * m])))
-        assert torch.equal(fake_in[k], torch.cat(list(fakes[0][k * m:(k + 1) * m])))
+        assert torch.equal(real_in[k], torch.cat(list(real[k * m : (k + 1) * m])))
+        assert torch.equal(fake_in[k], torch.cat(list(fakes[0][k * m : (k + 1) * m])))
     family.loss("generator", {"image": real}, 0)
     assert d_inputs[2].shape == (n // m, 2 * m) and torch.equal(d_inputs[2], fakes[1].reshape(n // m, 2 * m))
 
 
 def test_packed_images_are_stacked_along_channels():
-    family = GANFamily("dcgan", dcgan.Generator(8, 1, 16, width=8), dcgan.Discriminator(1, 16, width=8, pack=2),
-                       nonsaturating(), latent_dim=8, pack=2)
+    family = GANFamily(
+        "dcgan", dcgan.Generator(8, 1, 16, width=8), dcgan.Discriminator(1, 16, width=8, pack=2), nonsaturating(), latent_dim=8, pack=2
+    )
     real = torch.randn(6, 1, 16, 16)
     d_inputs = record_inputs(family.networks["discriminator"])
     loss, _ = family.loss("discriminator", {"image": real}, 0)
@@ -71,8 +78,15 @@ def test_regularizers_see_the_packed_batches_and_critic():
             return critic(real).square().mean()
 
     probe = Probe()
-    family = GANFamily("mlp", mlp.Generator(4, (2,), hidden=[8]), mlp.Discriminator((2,), hidden=[8], pack=4),
-                       nonsaturating(), latent_dim=4, regularizers={"probe": probe}, pack=4)
+    family = GANFamily(
+        "mlp",
+        mlp.Generator(4, (2,), hidden=[8]),
+        mlp.Discriminator((2,), hidden=[8], pack=4),
+        nonsaturating(),
+        latent_dim=4,
+        regularizers={"probe": probe},
+        pack=4,
+    )
     _, logs = family.loss("discriminator", {"image": torch.randn(16, 2)}, 0)
     assert probe.shapes == ((4, 8), (4, 8), (4,)) and "penalty/probe" in logs
 
@@ -86,8 +100,16 @@ def test_batch_not_divisible_by_pack_is_refused_before_any_update(compose, quick
 
 def test_packing_a_conditional_gan_is_refused():
     with pytest.raises(ValueError, match="PacGAN packing is for unconditional GANs, and cgan is conditional"):
-        GANFamily("cgan", mlp.Generator(4, (2,), num_classes=3), mlp.Discriminator((2,), num_classes=3, pack=2),
-                  nonsaturating(), latent_dim=4, condition="label", num_classes=3, pack=2)
+        GANFamily(
+            "cgan",
+            mlp.Generator(4, (2,), num_classes=3),
+            mlp.Discriminator((2,), num_classes=3, pack=2),
+            nonsaturating(),
+            latent_dim=4,
+            condition="label",
+            num_classes=3,
+            pack=2,
+        )
 
 
 def test_a_pack_below_one_is_refused_by_the_cli_in_one_sentence(compose):
@@ -156,8 +178,11 @@ def test_dcgan_discriminator_options(option):
 
 
 def test_remedies_train_through_the_cli(compose, quick, tmp_path):
-    cfg = compose(SMALL_MLP + quick + ["model.pack=2", "model.discriminator.minibatch_features=4",
-                                       "model.discriminator.minibatch_stddev=2", "trainer.steps=3"])
+    cfg = compose(
+        SMALL_MLP
+        + quick
+        + ["model.pack=2", "model.discriminator.minibatch_features=4", "model.discriminator.minibatch_stddev=2", "trainer.steps=3"]
+    )
     logs = train(cfg, tmp_path / "run")
     assert math.isfinite(logs["loss/D"]) and (tmp_path / "run" / "checkpoints" / "last.pt").is_file()
 

@@ -72,11 +72,34 @@ def colorizer_trainer(run_dir: Path, steps: int, **settings) -> Trainer:
     stream = BatchStream(colour_pairs(64, seed=1), 16, seed=0)
     optimizers = {"colorizer": torch.optim.Adam(family.networks["colorizer"].parameters(), lr=0.2)}
     heldout = colour_pairs(32, seed=2)
-    evaluator = Evaluator(_bundle(heldout), ModuleExtractor(nn.Flatten(), "pixels"), num_samples=24, batch_size=8,
-                          kid_subset_size=8, kid_subsets=4, precision_k=2, density_k=2, is_splits=2, metrics=["fid", "kid"])
-    return Trainer(family, stream, optimizers, run_dir, steps=steps, log_every=2, sample_every=3, checkpoint_every=3,
-                   eval_every=3, num_samples=8, heldout=take(heldout, 8), evaluator=evaluator, best_metric="FID/pixels",
-                   **settings)
+    evaluator = Evaluator(
+        _bundle(heldout),
+        ModuleExtractor(nn.Flatten(), "pixels"),
+        num_samples=24,
+        batch_size=8,
+        kid_subset_size=8,
+        kid_subsets=4,
+        precision_k=2,
+        density_k=2,
+        is_splits=2,
+        metrics=["fid", "kid"],
+    )
+    return Trainer(
+        family,
+        stream,
+        optimizers,
+        run_dir,
+        steps=steps,
+        log_every=2,
+        sample_every=3,
+        checkpoint_every=3,
+        eval_every=3,
+        num_samples=8,
+        heldout=take(heldout, 8),
+        evaluator=evaluator,
+        best_metric="FID/pixels",
+        **settings,
+    )
 
 
 def _bundle(heldout: InMemory):
@@ -128,8 +151,7 @@ class ThreePhases(Family):
         self.batches: dict[str, int] = {}
 
     def phases(self, d_steps):
-        return [Phase("critic", ("critic",), d_steps), Phase("painter", ("painter",)),
-                Phase("anchor", ("anchor",), takes_batch=False)]
+        return [Phase("critic", ("critic",), d_steps), Phase("painter", ("painter",)), Phase("anchor", ("anchor",), takes_batch=False)]
 
     def loss(self, phase, batch, step):
         self.batches[phase] = self.batches.get(phase, 0) + bool(batch)
@@ -151,8 +173,20 @@ def three_phase_trainer(run_dir, steps, ema=0.9):
     family = ThreePhases()
     optimizers = {p.name: torch.optim.SGD(family.parameters_of(p), lr=0.1) for p in family.phases(2)}
     stream = BatchStream(InMemory({"image": torch.randn(40, 2, generator=torch.Generator().manual_seed(0))}), 4, seed=0)
-    return Trainer(family, stream, optimizers, run_dir, steps=steps, d_steps=2, ema=ema, log_every=1, sample_every=2,
-                   checkpoint_every=2, num_samples=8, heldout={"image": torch.zeros(8, 2)})
+    return Trainer(
+        family,
+        stream,
+        optimizers,
+        run_dir,
+        steps=steps,
+        d_steps=2,
+        ema=ema,
+        log_every=1,
+        sample_every=2,
+        checkpoint_every=2,
+        num_samples=8,
+        heldout={"image": torch.zeros(8, 2)},
+    )
 
 
 def test_three_phases_each_update_their_own_network_and_a_batchless_phase_takes_no_batch(tmp_path):
@@ -207,8 +241,18 @@ def regression_run(tmp_path, name, batch_size, accumulate, steps=1, log_every=1)
     family = Regression()
     data = InMemory({"image": torch.randn(256, 3, generator=torch.Generator().manual_seed(1))})
     optimizers = {"net": torch.optim.SGD(family.networks["net"].parameters(), lr=0.5)}
-    trainer = Trainer(family, BatchStream(data, batch_size, seed=0), optimizers, tmp_path / name, steps=steps,
-                      accumulate=accumulate, log_every=log_every, sample_every=1000, checkpoint_every=1000, num_samples=4)
+    trainer = Trainer(
+        family,
+        BatchStream(data, batch_size, seed=0),
+        optimizers,
+        tmp_path / name,
+        steps=steps,
+        accumulate=accumulate,
+        log_every=log_every,
+        sample_every=1000,
+        checkpoint_every=1000,
+        num_samples=4,
+    )
     return trainer, trainer.fit()
 
 
@@ -239,13 +283,11 @@ def test_logged_grad_norm_is_the_last_steps_norm_with_log_every_above_one(tmp_pa
     assert [e.value for e in logged] == pytest.approx([norms[4], norms[9]], rel=1e-5)
 
 
-SMALL_MLP = ["model=mlp", "dataset=grid25", "dataset.source.n=512", "model.generator.hidden=[8]",
-             "model.discriminator.hidden=[8]"]
+SMALL_MLP = ["model=mlp", "dataset=grid25", "dataset.source.n=512", "model.generator.hidden=[8]", "model.discriminator.hidden=[8]"]
 
 
 def test_optimizer_settings_per_phase_with_the_short_gan_names_still_working(compose):
-    cfg = compose(SMALL_MLP + ["optimizer.lr=1e-3", "optimizer.lr_g=3e-3",
-                               "optimizer.per_phase={discriminator:{lr:5e-4,betas:[0.0,0.9]}}"])
+    cfg = compose(SMALL_MLP + ["optimizer.lr=1e-3", "optimizer.lr_g=3e-3", "optimizer.per_phase={discriminator:{lr:5e-4,betas:[0.0,0.9]}}"])
     build_data(cfg)
     optimizers = build_optimizers(cfg, build_family(cfg), 1)
     d, g = optimizers["discriminator"].param_groups[0], optimizers["generator"].param_groups[0]
@@ -257,12 +299,22 @@ def test_optimizer_settings_per_phase_with_the_short_gan_names_still_working(com
 
 
 def test_eval_metrics_chooses_what_is_computed(compose, tmp_path):
-    cfg = compose(SMALL_MLP + ["trainer.steps=2", "trainer.eval_every=2", "trainer.batch_size=32",
-                               "eval.num_samples=200", "eval.metrics=[modes]"])
+    cfg = compose(
+        SMALL_MLP + ["trainer.steps=2", "trainer.eval_every=2", "trainer.batch_size=32", "eval.num_samples=200", "eval.metrics=[modes]"]
+    )
     assert {"modes/captured", "modes/reverse_kl"} <= set(train(cfg, tmp_path / "a"))
-    digits = ["model.generator.width=8", "model.discriminator.width=8", "trainer.steps=1", "trainer.batch_size=16",
-              "trainer.eval_every=1", "eval.num_samples=64", "eval.batch_size=64", "eval.kid_subset_size=32",
-              "eval.kid_subsets=2", "eval.classifier.epochs=1"]
+    digits = [
+        "model.generator.width=8",
+        "model.discriminator.width=8",
+        "trainer.steps=1",
+        "trainer.batch_size=16",
+        "trainer.eval_every=1",
+        "eval.num_samples=64",
+        "eval.batch_size=64",
+        "eval.kid_subset_size=32",
+        "eval.kid_subsets=2",
+        "eval.classifier.epochs=1",
+    ]
     logs = train(compose(digits + ["eval.metrics=[kid,precision]", "eval.best_metric=KID"]), tmp_path / "b")
     assert {k for k in logs if k.endswith("/classifier")} == {"KID/classifier", "precision/classifier"}
     with pytest.raises(ConfigError, match="eval.metrics lists 'fdi'; choose from fid, is, kid"):

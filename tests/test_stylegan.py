@@ -10,10 +10,20 @@ import torch.nn.functional as F
 from gantrain.cli import build_data, build_family, train
 from gantrain.models.stylegan import AdaIN, Generator, NoiseInjection
 
-TINY = ["model.generator.width=4", "model.generator.max_width=16", "model.discriminator.width=4",
-        "model.discriminator.max_width=16", "model.latent_dim=16", "model.generator.mapping_layers=2",
-        "trainer.eval_every=0", "trainer.log_every=1", "trainer.sample_every=1000", "trainer.checkpoint_every=1000",
-        "trainer.num_samples=16", "trainer.batch_size=16"]
+TINY = [
+    "model.generator.width=4",
+    "model.generator.max_width=16",
+    "model.discriminator.width=4",
+    "model.discriminator.max_width=16",
+    "model.latent_dim=16",
+    "model.generator.mapping_layers=2",
+    "trainer.eval_every=0",
+    "trainer.log_every=1",
+    "trainer.sample_every=1000",
+    "trainer.checkpoint_every=1000",
+    "trainer.num_samples=16",
+    "trainer.batch_size=16",
+]
 
 
 def tiny_generator(**kwargs) -> Generator:
@@ -204,8 +214,14 @@ def test_stylegan_builds_and_takes_a_step_at_each_size(compose, tmp_path, size):
     assert build_family(cfg).generate({"z": torch.randn(2, 16)}).shape == (2, 1, size, size)
 
 
-@pytest.mark.parametrize("extra", [["loss=wgan_gp", "trainer.d_steps=2"], ["experiment=stylegan_r1"],
-                                   ["model.phase_images=32", "trainer.ema=0.9", "trainer.sample_every=3"]])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["loss=wgan_gp", "trainer.d_steps=2"],
+        ["experiment=stylegan_r1"],
+        ["model.phase_images=32", "trainer.ema=0.9", "trainer.sample_every=3"],
+    ],
+)
 def test_stylegan_trains_with_wgan_gp_the_r1_preset_and_growth(compose, tmp_path, extra):
     cfg = compose(["model=stylegan", "trainer.steps=3"] + TINY + extra)
     logs = train(cfg, tmp_path / "run")

@@ -19,7 +19,6 @@ from gantrain import losses
 from gantrain.regularizers import GradientPenalty, input_gradients
 
 
-
 def small_net(hidden: int = 16, activation=nn.ELU) -> nn.Module:
     torch.manual_seed(0)
     return nn.Sequential(nn.Linear(1, hidden), activation(), nn.Linear(hidden, hidden), activation(), nn.Linear(hidden, 1))
@@ -55,8 +54,14 @@ def test_minimax_discriminator_approaches_the_optimum_and_the_game_value_2jsd_mi
     V(D*, G) = 2·JSD(p_data ‖ p_g) − log 4 (Thm. 1)."""
     p, q = stats.norm(0, 1), stats.norm(1.5, 0.7)
     sample_p, sample_q = gaussian_sampler(0, 1), gaussian_sampler(1.5, 0.7)
-    d = fit(small_net(), lambda net, xp, xq, _: losses.minimax_discriminator(outputs(net, xp), outputs(net, xq)),
-            sample_p, sample_q, steps=300, lr=1e-2)
+    d = fit(
+        small_net(),
+        lambda net, xp, xq, _: losses.minimax_discriminator(outputs(net, xp), outputs(net, xq)),
+        sample_p,
+        sample_q,
+        steps=300,
+        lr=1e-2,
+    )
     x = np.linspace(-2, 3, 501)
     with torch.no_grad():
         d_x = torch.sigmoid(outputs(d, torch.tensor(x, dtype=torch.float32)[:, None])).numpy()
@@ -66,8 +71,10 @@ def test_minimax_discriminator_approaches_the_optimum_and_the_game_value_2jsd_mi
     assert np.abs(d_x - d_star).max() < tolerance
 
     m = lambda t: 0.5 * (p.pdf(t) + q.pdf(t))
-    jsd = 0.5 * integrate.quad(lambda t: p.pdf(t) * np.log(p.pdf(t) / m(t)), -12, 12)[0] \
+    jsd = (
+        0.5 * integrate.quad(lambda t: p.pdf(t) * np.log(p.pdf(t) / m(t)), -12, 12)[0]
         + 0.5 * integrate.quad(lambda t: q.pdf(t) * np.log(q.pdf(t) / m(t)), -12, 12)[0]
+    )
     with torch.no_grad():
         xp, xq = held_out(sample_p, sample_q)
         value = -losses.minimax_discriminator(outputs(d, xp), outputs(d, xq)).item()  # E log D + E log(1 − D)
@@ -104,8 +111,14 @@ def test_fgan_bound_at_the_optimal_critic_is_the_divergence(name):
     """Fenchel duality without training: at T*(x) = f'(p/q), i.e. V* = g_f⁻¹(f'(p/q)) (written per row below),
     E_P[g_f(V*)] − E_Q[f*(g_f(V*))] = D_f(P‖Q); any other V gives less."""
     log_ratio = lambda x: -x + 0.5  # log p/q for N(0, 1) vs N(1, 1)
-    v_star = {"kl": lambda x: 1 + log_ratio(x), "reverse_kl": log_ratio, "pearson": lambda x: 2 * np.expm1(log_ratio(x)),
-              "squared_hellinger": lambda x: 0.5 * log_ratio(x), "js": log_ratio, "gan": log_ratio}[name]
+    v_star = {
+        "kl": lambda x: 1 + log_ratio(x),
+        "reverse_kl": log_ratio,
+        "pearson": lambda x: 2 * np.expm1(log_ratio(x)),
+        "squared_hellinger": lambda x: 0.5 * log_ratio(x),
+        "js": log_ratio,
+        "gan": log_ratio,
+    }[name]
     div = losses.F_DIVERGENCES[name]
     p, q = stats.norm(0, 1), stats.norm(1, 1)
 
@@ -122,8 +135,14 @@ def test_fgan_critic_estimates_the_divergence_within_4_percent(name):
     """Maximizing the variational bound with a small T network between N(0, 1) and N(1, 1) recovers D_f (the
     worst of the six is 1.4 % off)."""
     sample_p, sample_q = gaussian_sampler(0, 1), gaussian_sampler(1, 1)
-    t = fit(small_net(), lambda net, xp, xq, _: losses.fgan_discriminator(outputs(net, xp), outputs(net, xq), name),
-            sample_p, sample_q, steps=250, lr=1e-2)
+    t = fit(
+        small_net(),
+        lambda net, xp, xq, _: losses.fgan_discriminator(outputs(net, xp), outputs(net, xq), name),
+        sample_p,
+        sample_q,
+        steps=250,
+        lr=1e-2,
+    )
     with torch.no_grad():
         xp, xq = held_out(sample_p, sample_q)
         estimate = -losses.fgan_discriminator(outputs(t, xp), outputs(t, xq), name).item()

@@ -6,20 +6,21 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import counting_steps, perturbed_copy
 from gantrain import checkpoint
 from gantrain.cli import build_data, build_family, build_optimizers, train
 from gantrain.data import BatchStream
 from gantrain.errors import ConfigError
 from gantrain.trainer import Trainer
 
+from conftest import counting_steps, perturbed_copy
+
+
 def build(cfg):
     """The data (first: it fills what the model reads of it) and the family of a composed config."""
     return build_data(cfg), build_family(cfg)
 
 
-SMALL_MLP = ["model=mlp", "dataset=grid25", "dataset.source.n=2000",
-             "model.generator.hidden=[32,32]", "model.discriminator.hidden=[32,32]"]
+SMALL_MLP = ["model=mlp", "dataset=grid25", "dataset.source.n=2000", "model.generator.hidden=[32,32]", "model.discriminator.hidden=[32,32]"]
 
 
 def test_each_step_runs_k_discriminator_updates_then_one_generator_update(compose, tmp_path):
@@ -30,8 +31,19 @@ def test_each_step_runs_k_discriminator_updates_then_one_generator_update(compos
     for name, opt in optimizers.items():
         opt.register_step_post_hook(lambda *_, name=name: order.append(name))
     stream = BatchStream(bundle.train, 16, seed=0)
-    trainer = Trainer(family, stream, optimizers, tmp_path, steps=4, d_steps=3, log_every=2, sample_every=100,
-                      checkpoint_every=100, num_samples=16, heldout={"image": torch.zeros(16, 2)})
+    trainer = Trainer(
+        family,
+        stream,
+        optimizers,
+        tmp_path,
+        steps=4,
+        d_steps=3,
+        log_every=2,
+        sample_every=100,
+        checkpoint_every=100,
+        num_samples=16,
+        heldout={"image": torch.zeros(16, 2)},
+    )
     seen = []
     real_loss = family.loss
     family.loss = lambda phase, batch, step: (seen.append(batch["image"].sum().item()), real_loss(phase, batch, step))[1]
@@ -46,8 +58,15 @@ def _final_networks(run_dir: Path) -> dict:
 
 @pytest.mark.parametrize("model", ["dcgan", "mlp"])
 def test_resume_equals_an_uninterrupted_run_parameter_for_parameter(compose, tmp_path, model):
-    common = [f"model={model}", "trainer.batch_size=16", "trainer.log_every=2", "trainer.sample_every=3",
-              "trainer.checkpoint_every=3", "trainer.num_samples=16", "trainer.ema=0.9"]
+    common = [
+        f"model={model}",
+        "trainer.batch_size=16",
+        "trainer.log_every=2",
+        "trainer.sample_every=3",
+        "trainer.checkpoint_every=3",
+        "trainer.num_samples=16",
+        "trainer.ema=0.9",
+    ]
     if model == "dcgan":
         common += ["model.generator.width=8", "model.discriminator.width=8"]
     train(compose(common + ["trainer.steps=6"]), tmp_path / "full")
@@ -87,13 +106,30 @@ def test_a_new_run_never_reuses_a_run_directory(compose, tmp_path, quick):
 
 
 def test_tensorboard_scalars_samples_and_checkpoint(compose, tmp_path):
-    cfg = compose(["model.generator.width=8", "model.discriminator.width=8", "trainer.steps=4",
-                   "trainer.log_every=2", "trainer.sample_every=2", "trainer.batch_size=16"])
+    cfg = compose(
+        [
+            "model.generator.width=8",
+            "model.discriminator.width=8",
+            "trainer.steps=4",
+            "trainer.log_every=2",
+            "trainer.sample_every=2",
+            "trainer.batch_size=16",
+        ]
+    )
     train(cfg, tmp_path)
     events = EventAccumulator(str(tmp_path)).Reload()
     tags = set(events.Tags()["scalars"])
-    expected = {"loss/D", "loss/G", "D/real", "D/fake", "grad_norm/discriminator", "grad_norm/generator",
-                "lr/discriminator", "lr/generator", "speed/images_per_s"}
+    expected = {
+        "loss/D",
+        "loss/G",
+        "D/real",
+        "D/fake",
+        "grad_norm/discriminator",
+        "grad_norm/generator",
+        "lr/discriminator",
+        "lr/generator",
+        "speed/images_per_s",
+    }
     assert expected <= tags
     assert [e.step for e in events.Scalars("loss/D")] == [2, 4]
     assert "samples" in events.Tags()["images"]
@@ -111,8 +147,16 @@ def test_points_preview_is_a_scatter_plot(compose, tmp_path):
 
 
 def test_conditional_preview_grid_has_one_column_per_class(compose, tmp_path):
-    cfg = compose(["model=acgan", "model.generator.width=8", "model.discriminator.width=8",
-                   "trainer.steps=1", "trainer.batch_size=16", "trainer.num_samples=20"])
+    cfg = compose(
+        [
+            "model=acgan",
+            "model.generator.width=8",
+            "model.discriminator.width=8",
+            "trainer.steps=1",
+            "trainer.batch_size=16",
+            "trainer.num_samples=20",
+        ]
+    )
     _, family = build(cfg)
     inputs = family.fixed_inputs(20, torch.Generator().manual_seed(0))
     assert inputs["label"].tolist() == [i % 10 for i in range(20)]
@@ -160,8 +204,15 @@ def test_previews_and_the_feature_classifier_leave_the_training_rng_untouched(co
 
     cfg = compose(SMALL_MLP + ["trainer.batch_size=16"])
     bundle, family = build(cfg)
-    trainer = Trainer(family, BatchStream(bundle.train, 16, seed=0), build_optimizers(cfg, family, 1), tmp_path,
-                      steps=1, num_samples=16, heldout={"image": torch.zeros(16, 2)})
+    trainer = Trainer(
+        family,
+        BatchStream(bundle.train, 16, seed=0),
+        build_optimizers(cfg, family, 1),
+        tmp_path,
+        steps=1,
+        num_samples=16,
+        heldout={"image": torch.zeros(16, 2)},
+    )
     generate = family.generate
     family.generate = lambda inputs, net=None: generate(inputs, net) + 0 * torch.randn(1)  # a sampler that draws noise
     state = torch.get_rng_state()
@@ -199,11 +250,14 @@ def test_categorical_code_is_one_hot_uniform_and_leaves_the_rest_continuous(comp
     assert torch.equal(fixed[:, :10].sum(1), torch.ones(8))
 
 
-@pytest.mark.parametrize("override,message", [
-    ("model.latent=cauchy", "model.latent='cauchy' must be normal or uniform"),
-    ("model.latent_categories=65", r"model.latent_categories=65 must be 0 \(none\) or 2 to model.latent_dim=64"),
-    ("model.latent_categories=1", r"model.latent_categories=1 must be 0 \(none\) or 2"),
-])
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("model.latent=cauchy", "model.latent='cauchy' must be normal or uniform"),
+        ("model.latent_categories=65", r"model.latent_categories=65 must be 0 \(none\) or 2 to model.latent_dim=64"),
+        ("model.latent_categories=1", r"model.latent_categories=1 must be 0 \(none\) or 2"),
+    ],
+)
 def test_bad_latent_settings_are_refused(compose, override, message):
     with pytest.raises(ConfigError, match=message):
         build_family(compose(["model=mlp", "dataset=grid25", override]))
@@ -218,16 +272,30 @@ def test_grad_clip_bounds_every_update_to_the_clipped_gradient(compose, tmp_path
     optimizers = build_optimizers(cfg, family, 1)
     norms, moves, before = [], [], []
     clip_grad_norm = torch.nn.utils.clip_grad_norm_
-    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_",
-                        lambda *a, **k: norms.append(clip_grad_norm(*a, **k).item()) or torch.tensor(norms[-1]))
+    monkeypatch.setattr(
+        torch.nn.utils, "clip_grad_norm_", lambda *a, **k: norms.append(clip_grad_norm(*a, **k).item()) or torch.tensor(norms[-1])
+    )
     for opt in optimizers.values():
         params = [p for g in opt.param_groups for p in g["params"]]
         opt.register_step_pre_hook(lambda *_, params=params: before.__setitem__(slice(None), [p.detach().clone() for p in params]))
-        opt.register_step_post_hook(lambda *_, params=params: moves.append(
-            torch.linalg.vector_norm(torch.stack([(p - b).norm() for p, b in zip(params, before)])).item()))
-    trainer = Trainer(family, BatchStream(bundle.train, 16, seed=0), optimizers, tmp_path, steps=3, log_every=1,
-                      sample_every=100, checkpoint_every=100, num_samples=16, heldout={"image": torch.zeros(16, 2)},
-                      grad_clip=clip)
+        opt.register_step_post_hook(
+            lambda *_, params=params: moves.append(
+                torch.linalg.vector_norm(torch.stack([(p - b).norm() for p, b in zip(params, before)])).item()
+            )
+        )
+    trainer = Trainer(
+        family,
+        BatchStream(bundle.train, 16, seed=0),
+        optimizers,
+        tmp_path,
+        steps=3,
+        log_every=1,
+        sample_every=100,
+        checkpoint_every=100,
+        num_samples=16,
+        heldout={"image": torch.zeros(16, 2)},
+        grad_clip=clip,
+    )
     trainer.fit()
     assert len(moves) == len(norms) == 6 and min(norms) > 1e-3  # the clip binds on every update of this test
     for move, norm in zip(moves, norms):

@@ -13,10 +13,11 @@ import torch.nn.functional as F
 from torch.distributions import Bernoulli, Normal, kl_divergence
 
 import gantrain.cli
-from conftest import QUICK
 from gantrain.errors import ConfigError
 from gantrain.families.vae import VAEFamily, gaussian_kl, reparameterize
 from gantrain.models.vae import VAE
+
+from conftest import QUICK
 
 FAST = [*QUICK, "trainer.eval_every=0"]
 
@@ -124,7 +125,11 @@ def test_samples_and_reconstruction_previews():
 
 
 def test_bad_settings_are_refused():
-    for kw, match in [({"likelihood": "laplace"}, "likelihood"), ({"beta": -1.0}, "beta"), ({"likelihood": "gaussian", "sigma": 0.0}, "sigma")]:
+    for kw, match in [
+        ({"likelihood": "laplace"}, "likelihood"),
+        ({"beta": -1.0}, "beta"),
+        ({"likelihood": "gaussian", "sigma": 0.0}, "sigma"),
+    ]:
         with pytest.raises(ValueError, match=match):
             vae_family(**kw)
     with pytest.raises(ValueError, match="2\\^k"):
@@ -163,9 +168,20 @@ def test_vae_training_raises_the_elbo(compose, tmp_path):
     """400 steps on digits lower −ELBO (bits/dim) by more than 30 % from the first step's."""
 
     def run(steps):
-        return gantrain.cli.train(compose(["model=vae", f"trainer.steps={steps}", f"trainer.log_every={steps}",
-                                           "trainer.sample_every=400", "trainer.checkpoint_every=400",
-                                           "trainer.eval_every=0", "trainer.num_samples=16"]), tmp_path / str(steps))
+        return gantrain.cli.train(
+            compose(
+                [
+                    "model=vae",
+                    f"trainer.steps={steps}",
+                    f"trainer.log_every={steps}",
+                    "trainer.sample_every=400",
+                    "trainer.checkpoint_every=400",
+                    "trainer.eval_every=0",
+                    "trainer.num_samples=16",
+                ]
+            ),
+            tmp_path / str(steps),
+        )
 
     first, last = run(1), run(400)
     assert last["elbo/bits_per_dim"] < 0.7 * first["elbo/bits_per_dim"]

@@ -20,9 +20,7 @@ def digits(image_size: int = 16, holdout: float = 0.2, seed: int = 0) -> DataBun
         images = F.interpolate(images, size=(image_size, image_size), mode="bilinear", align_corners=False)
     images = (images / 8.0 - 1.0).clamp_(-1.0, 1.0)  # pixel values are 0..16
     labels = torch.as_tensor(y, dtype=torch.long)
-    train_idx, test_idx = train_test_split(
-        torch.arange(len(labels)).numpy(), test_size=holdout, stratify=y, random_state=seed
-    )
+    train_idx, test_idx = train_test_split(torch.arange(len(labels)).numpy(), test_size=holdout, stratify=y, random_state=seed)
     train_idx, test_idx = torch.as_tensor(train_idx), torch.as_tensor(test_idx)
     return DataBundle(
         train=InMemory({"image": images[train_idx], "label": labels[train_idx]}),

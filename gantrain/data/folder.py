@@ -49,9 +49,7 @@ class FolderImages(Dataset):
             with Image.open(self.files[i]) as img:
                 item = {"image": self.transform(img.convert(self.mode))}
         except OSError as err:
-            raise ConfigError(
-                f"image {str(self.files[i])!r} does not decode ({err}): delete or replace it, then resume the run"
-            ) from None
+            raise ConfigError(f"image {str(self.files[i])!r} does not decode ({err}): delete or replace it, then resume the run") from None
         if self.labels is not None:
             item["label"] = self.labels[i]
         return item
@@ -92,9 +90,7 @@ def image_folder(
             files += found
             targets += [c] * len(found)
         if len(classes) < 2:
-            raise ConfigError(
-                f"dataset.labels=true needs one subfolder per class under {root!r}; found {len(classes)}"
-            )
+            raise ConfigError(f"dataset.labels=true needs one subfolder per class under {root!r}; found {len(classes)}")
     else:
         files, targets, classes = _image_files(folder), None, []
     if not files:
@@ -104,15 +100,19 @@ def image_folder(
     if len(bad) == len(files):
         raise ConfigError(f"none of the {len(files)} image files under {root!r} is a readable image (e.g. {str(bad[0])!r})")
     if bad:
-        log.warning("skipped %d of %d files under %r that are not readable images: %s%s", len(bad), len(files), root,
-                    ", ".join(str(f) for f in bad[:3]), " …" if len(bad) > 3 else "")
+        log.warning(
+            "skipped %d of %d files under %r that are not readable images: %s%s",
+            len(bad),
+            len(files),
+            root,
+            ", ".join(str(f) for f in bad[:3]),
+            " …" if len(bad) > 3 else "",
+        )
         keep = [m is not None for m in modes]
         files = [f for f, k in zip(files, keep) if k]
         targets = [t for t, k in zip(targets, keep) if k] if targets is not None else None
     if channels == 3 and all(m in GREY_MODES for m in modes if m is not None):
-        raise ConfigError(
-            f"the images under {root!r} are all single-channel (grey) but dataset.channels=3: pass dataset.channels=1"
-        )
+        raise ConfigError(f"the images under {root!r} are all single-channel (grey) but dataset.channels=3: pass dataset.channels=1")
     dataset = FolderImages(files, targets, image_size, channels)
     order = torch.randperm(len(files), generator=torch.Generator().manual_seed(seed)).tolist()
     n_held = max(1, int(round(holdout * len(files)))) if len(files) > 1 else 0

@@ -31,12 +31,9 @@ def torchvision_dataset(name: str, root: str = "data", image_size: int = 32, dow
     try:
         splits = [cls(root, train=train, download=download) for train in (True, False)]
     except RuntimeError as err:
-        raise ConfigError(
-            f"{name} is not under dataset.root={root!r} ({err}); pass dataset.download=true to fetch it"
-        ) from None
+        raise ConfigError(f"{name} is not under dataset.root={root!r} ({err}); pass dataset.download=true to fetch it") from None
     train, test = (
-        InMemory({"image": _as_uint8_images(s.data, image_size),
-                  "label": torch.as_tensor(np.asarray(s.targets), dtype=torch.long)})
+        InMemory({"image": _as_uint8_images(s.data, image_size), "label": torch.as_tensor(np.asarray(s.targets), dtype=torch.long)})
         for s in splits
     )
     return DataBundle(

@@ -165,8 +165,15 @@ class DiffusionFamily(Family):
         return torch.linspace(self.timesteps - 1, 0, steps).round().long().tolist()
 
     @torch.no_grad()
-    def sample(self, network: nn.Module, noise: Tensor, labels: Optional[Tensor] = None, steps: Optional[int] = None,
-               eta: Optional[float] = None, generator: Optional[torch.Generator] = None) -> Tensor:
+    def sample(
+        self,
+        network: nn.Module,
+        noise: Tensor,
+        labels: Optional[Tensor] = None,
+        steps: Optional[int] = None,
+        eta: Optional[float] = None,
+        generator: Optional[torch.Generator] = None,
+    ) -> Tensor:
         """Run the reverse process from x_T = ``noise``; per-step noise (η > 0) is drawn from ``generator``."""
         steps = steps or self.sampling_steps
         eta = self.eta if eta is None else eta

@@ -58,8 +58,10 @@ class GANFamily(Family):
         if latent not in ("normal", "uniform"):
             raise ValueError(f"model.latent={latent!r} must be normal or uniform")
         if not 0 <= latent_categories <= latent_dim or latent_categories == 1:
-            raise ValueError(f"model.latent_categories={latent_categories} must be 0 (none) or 2 to model.latent_dim={latent_dim} "
-                             f"(the one-hot code is part of z)")
+            raise ValueError(
+                f"model.latent_categories={latent_categories} must be 0 (none) or 2 to model.latent_dim={latent_dim} "
+                f"(the one-hot code is part of z)"
+            )
         if condition == "label" and num_classes < 2:
             raise ValueError(f"{name} is conditional and needs class labels, but this dataset has none")
         if pack < 1:
@@ -89,8 +91,9 @@ class GANFamily(Family):
     def _pack(self, x: Tensor) -> Tensor:
         """N samples → N/m rows of m consecutive samples concatenated along dim 1 (features or channels)."""
         if len(x) % self.pack:
-            raise ConfigError(f"a batch of {len(x)} samples cannot be packed by model.pack={self.pack}: "
-                              f"use a trainer.batch_size divisible by {self.pack}")
+            raise ConfigError(
+                f"a batch of {len(x)} samples cannot be packed by model.pack={self.pack}: use a trainer.batch_size divisible by {self.pack}"
+            )
         return x.reshape(len(x) // self.pack, self.pack * x.shape[1], *x.shape[2:])
 
     def sample_latent(self, n: int, generator: Optional[torch.Generator] = None) -> Tensor:
@@ -144,8 +147,7 @@ class GANFamily(Family):
             fake = self._pack(self._fake(len(real), condition))
             on_fake = self._discriminate(fake, condition)
             with torch.no_grad():
-                d_real = (self._discriminate(self._pack(real), condition).adversarial
-                          if self.adversarial_loss.generator_uses_real else None)
+                d_real = self._discriminate(self._pack(real), condition).adversarial if self.adversarial_loss.generator_uses_real else None
         loss = self.adversarial_loss.generator(on_fake.adversarial, d_real)
         logs = {"loss/G": loss.detach()}
         if on_fake.classes is not None:

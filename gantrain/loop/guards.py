@@ -53,8 +53,9 @@ class NanGuard:
         if finite.item():
             return True
         self.skipped += 1
-        log.warning("step %d: %s loss is not finite (%s): update skipped (%d so far)",
-                    step, phase, _nonfinite_terms(terms) or "total", self.skipped)
+        log.warning(
+            "step %d: %s loss is not finite (%s): update skipped (%d so far)", step, phase, _nonfinite_terms(terms) or "total", self.skipped
+        )
         return False
 
     def check(self, last_checkpoint: Optional[tuple[Path, int]]) -> None:
@@ -68,8 +69,7 @@ class NanGuard:
             last = "no checkpoint was written before it: start again"
         else:
             path, good = last_checkpoint
-            last = (f"the last good checkpoint is {path} (step {good}): continue it with "
-                    f"gantrain resume={self.run_dir} override_resume=true")
+            last = f"the last good checkpoint is {path} (step {good}): continue it with gantrain resume={self.run_dir} override_resume=true"
         raise NonFiniteLoss(
             f"non-finite loss at step {step} ({phase} update): {what}; stopped without saving. {last} "
             f"and a lower learning rate (optimizer.lr=...), or with trainer.nan_policy=skip to skip such updates"

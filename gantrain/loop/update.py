@@ -36,16 +36,25 @@ class Updater:
     training step by ``end_of_step``.
     """
 
-    def __init__(self, optimizers: dict[str, torch.optim.Optimizer], device: torch.device, *, steps: int,
-                 accumulate: int = 1, amp: bool = False, amp_dtype: str = "bfloat16", grad_clip: float = 0.0,
-                 lr_decay_start: float = 1.0, lr_decay_final: float = 0.0):
+    def __init__(
+        self,
+        optimizers: dict[str, torch.optim.Optimizer],
+        device: torch.device,
+        *,
+        steps: int,
+        accumulate: int = 1,
+        amp: bool = False,
+        amp_dtype: str = "bfloat16",
+        grad_clip: float = 0.0,
+        lr_decay_start: float = 1.0,
+        lr_decay_final: float = 0.0,
+    ):
         self.optimizers, self.device = optimizers, device
         self.accumulate, self.grad_clip = accumulate, float(grad_clip)
         self.amp, self.amp_dtype = amp, getattr(torch, amp_dtype)
         decay = linear_decay(steps, float(lr_decay_start), float(lr_decay_final))
         self.schedulers = {p: torch.optim.lr_scheduler.LambdaLR(o, decay) for p, o in optimizers.items()}
-        self.scalers = {p: torch.amp.GradScaler(device.type, enabled=amp and self.amp_dtype == torch.float16)
-                        for p in optimizers}
+        self.scalers = {p: torch.amp.GradScaler(device.type, enabled=amp and self.amp_dtype == torch.float16) for p in optimizers}
 
     def autocast(self):
         """The context the losses are computed in."""
@@ -77,8 +86,10 @@ class Updater:
         return {f"lr/{p}": o.param_groups[0]["lr"] for p, o in self.optimizers.items()}
 
     def state_dict(self) -> dict:
-        return {name: {p: x.state_dict() for p, x in group.items()}
-                for name, group in (("optimizers", self.optimizers), ("scalers", self.scalers), ("schedulers", self.schedulers))}
+        return {
+            name: {p: x.state_dict() for p, x in group.items()}
+            for name, group in (("optimizers", self.optimizers), ("scalers", self.scalers), ("schedulers", self.schedulers))
+        }
 
     def load_state_dict(self, state: dict) -> None:
         for name, group in (("optimizers", self.optimizers), ("scalers", self.scalers), ("schedulers", self.schedulers)):

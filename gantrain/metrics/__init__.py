@@ -24,7 +24,21 @@ from gantrain.metrics.modes import mode_coverage
 from gantrain.metrics.scores import class_histogram_kl, inception_score, kernel_inception_distance
 
 __all__ = [
-    "Evaluator", "Extractor", "GaussianStats", "build_evaluator", "build_extractor", "cache_dir", "class_histogram_kl",
-    "dataset_features", "density_coverage", "frechet_distance", "frechet_distance_sqrtm", "gaussian_stats",
-    "higher_is_better", "inception_score", "kernel_inception_distance", "mode_coverage", "precision_recall",
+    "Evaluator",
+    "Extractor",
+    "GaussianStats",
+    "build_evaluator",
+    "build_extractor",
+    "cache_dir",
+    "class_histogram_kl",
+    "dataset_features",
+    "density_coverage",
+    "frechet_distance",
+    "frechet_distance_sqrtm",
+    "gaussian_stats",
+    "higher_is_better",
+    "inception_score",
+    "kernel_inception_distance",
+    "mode_coverage",
+    "precision_recall",
 ]

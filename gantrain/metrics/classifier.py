@@ -20,8 +20,7 @@ from gantrain.metrics.features import Extractor, dataset_features, save_cached, 
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = {"width": 16, "feature_dim": 128, "epochs": 20, "batch_size": 128, "lr": 1e-3, "weight_decay": 5e-4,
-            "dropout": 0.3, "seed": 0}
+DEFAULTS = {"width": 16, "feature_dim": 128, "epochs": 20, "batch_size": 128, "lr": 1e-3, "weight_decay": 5e-4, "dropout": 0.3, "seed": 0}
 VERSION = 1  # bump when the network or its training changes: old cached classifiers are then not reused
 
 
@@ -35,8 +34,14 @@ class ClassifierNet(nn.Module):
         def stage(cin, cout):
             return [nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU(), nn.Conv2d(cout, cout, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
 
-        self.body = nn.Sequential(*stage(channels, width), *stage(width, 2 * width), nn.AdaptiveAvgPool2d(4), nn.Flatten(),
-                                  nn.Linear(2 * width * 16, feature_dim), nn.ReLU())
+        self.body = nn.Sequential(
+            *stage(channels, width),
+            *stage(width, 2 * width),
+            nn.AdaptiveAvgPool2d(4),
+            nn.Flatten(),
+            nn.Linear(2 * width * 16, feature_dim),
+            nn.ReLU(),
+        )
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(feature_dim, num_classes))
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -83,8 +88,9 @@ def _train_classifier(bundle: DataBundle, settings: dict, device) -> tuple[Class
     return net.eval(), float((logits.argmax(1) == labels).double().mean())
 
 
-def load_or_train_classifier(bundle: DataBundle, dataset_key: Optional[str], settings: dict, cache: Path,
-                             device="cpu") -> ClassifierExtractor:
+def load_or_train_classifier(
+    bundle: DataBundle, dataset_key: Optional[str], settings: dict, cache: Path, device="cpu"
+) -> ClassifierExtractor:
     """The classifier for ``bundle`` from ``cache`` (keyed by ``dataset_key`` and ``settings``), trained and
     saved there on first use. Without a ``dataset_key`` it is trained and not cached."""
     settings = {**DEFAULTS, **(settings or {})}

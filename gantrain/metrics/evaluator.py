@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Optional
 
 import torch
-
 from omegaconf import OmegaConf
 
 from gantrain import checkpoint
@@ -47,8 +46,7 @@ def higher_is_better(metric: str) -> bool:
 
 def nearest_neighbours(queries: Tensor, reference: Tensor, k: int = 1, chunk: int = 1024) -> tuple[Tensor, Tensor]:
     """Distances and indices of the ``k`` nearest rows of ``reference`` to each row of ``queries``."""
-    dist, idx = zip(*(torch.cdist(queries[s:s + chunk], reference).topk(k, dim=1, largest=False)
-                      for s in range(0, len(queries), chunk)))
+    dist, idx = zip(*(torch.cdist(queries[s : s + chunk], reference).topk(k, dim=1, largest=False) for s in range(0, len(queries), chunk)))
     return torch.cat(dist), torch.cat(idx)
 
 
@@ -61,11 +59,26 @@ class Evaluator:
     distance histogram. ``cache`` + ``dataset_key`` keep real-data features on disk between runs.
     """
 
-    def __init__(self, bundle: DataBundle, extractor: Optional[Extractor] = None, *, num_samples: int = 2000,
-                 batch_size: int = 250, seed: int = 12345, is_splits: int = 10, kid_subsets: int = 100,
-                 kid_subset_size: int = 1000, precision_k: int = 3, density_k: int = 5, memorization_rows: int = 8,
-                 memorization_neighbours: int = 5, memorization_max_train: int = 10000,
-                 cache: Optional[Path] = None, dataset_key: Optional[str] = None, metrics: Optional[list[str]] = None):
+    def __init__(
+        self,
+        bundle: DataBundle,
+        extractor: Optional[Extractor] = None,
+        *,
+        num_samples: int = 2000,
+        batch_size: int = 250,
+        seed: int = 12345,
+        is_splits: int = 10,
+        kid_subsets: int = 100,
+        kid_subset_size: int = 1000,
+        precision_k: int = 3,
+        density_k: int = 5,
+        memorization_rows: int = 8,
+        memorization_neighbours: int = 5,
+        memorization_max_train: int = 10000,
+        cache: Optional[Path] = None,
+        dataset_key: Optional[str] = None,
+        metrics: Optional[list[str]] = None,
+    ):
         if bundle.spec.kind == "image" and extractor is None:
             raise ConfigError("image metrics need a feature extractor (eval.features)")
         if bundle.spec.kind == "points" and bundle.mixture is None:
@@ -135,7 +148,7 @@ class Evaluator:
         inputs = family.fixed_inputs(self.num_samples, torch.Generator().manual_seed(self.seed), self._heldout)
         out = []
         for start in range(0, self.num_samples, self.batch_size):
-            chunk = to_device({k: v[start:start + self.batch_size] for k, v in inputs.items()}, family.device)
+            chunk = to_device({k: v[start : start + self.batch_size] for k, v in inputs.items()}, family.device)
             out.append(family.generate(chunk, network).float().cpu())
         return torch.cat(out)
 
@@ -183,8 +196,17 @@ class Evaluator:
         ratio = float(fake_dist[:, 0].median() / held_dist[:, 0].median())
         rows = min(self.memorization_rows, len(samples))
         neighbours = fetch(self.bundle.train, fake_idx[:rows].flatten().tolist())["image"]
-        memorization_figures(samples[:rows], neighbours.view(rows, -1, *samples.shape[1:]), held_dist[:, 0],
-                             fake_dist[:, 0], f"{self.extractor.name} features", ratio, out_dir, writer, step)
+        memorization_figures(
+            samples[:rows],
+            neighbours.view(rows, -1, *samples.shape[1:]),
+            held_dist[:, 0],
+            fake_dist[:, 0],
+            f"{self.extractor.name} features",
+            ratio,
+            out_dir,
+            writer,
+            step,
+        )
         return {f"memorization/{self.extractor.name}": ratio}
 
 
@@ -211,11 +233,22 @@ def build_evaluator(cfg, bundle: DataBundle, device="cpu") -> Evaluator:
     if bundle.spec.kind == "image":
         extractor = build_extractor(e.features, bundle=bundle, dataset_key=key, eval_cfg=e, device=device)
     return Evaluator(
-        bundle, extractor, num_samples=e.num_samples, batch_size=e.batch_size, seed=e.seed,
-        is_splits=e.is_splits, kid_subsets=e.kid_subsets, kid_subset_size=e.kid_subset_size,
-        precision_k=e.precision_k, density_k=e.density_k, memorization_rows=e.memorization.rows,
-        memorization_neighbours=e.memorization.neighbours, memorization_max_train=e.memorization.max_train,
-        cache=cache_dir(e.get("cache_dir")), dataset_key=key, metrics=e.get("metrics"),
+        bundle,
+        extractor,
+        num_samples=e.num_samples,
+        batch_size=e.batch_size,
+        seed=e.seed,
+        is_splits=e.is_splits,
+        kid_subsets=e.kid_subsets,
+        kid_subset_size=e.kid_subset_size,
+        precision_k=e.precision_k,
+        density_k=e.density_k,
+        memorization_rows=e.memorization.rows,
+        memorization_neighbours=e.memorization.neighbours,
+        memorization_max_train=e.memorization.max_train,
+        cache=cache_dir(e.get("cache_dir")),
+        dataset_key=key,
+        metrics=e.get("metrics"),
     )
 
 

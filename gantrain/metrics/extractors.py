@@ -13,8 +13,9 @@ from gantrain.metrics.classifier import load_or_train_classifier
 from gantrain.metrics.features import Extractor, InceptionExtractor, ModuleExtractor, cache_dir
 
 
-def build_extractor(features, *, bundle=None, dataset_key: Optional[str] = None, eval_cfg=None,
-                    device: torch.device | str = "cpu") -> Extractor:
+def build_extractor(
+    features, *, bundle=None, dataset_key: Optional[str] = None, eval_cfg=None, device: torch.device | str = "cpu"
+) -> Extractor:
     """The extractor ``features`` names (``"classifier"``, ``"inception"``) or instantiates (a mapping with
     ``_target_``, and optionally ``name``), on ``device``. ``eval_cfg`` supplies the extractors' settings
     (``classifier``, ``inception_weights``, ``inception_download``, ``cache_dir``)."""

@@ -77,8 +77,7 @@ class Extractor(nn.Module):
         return torch.cat(feats), (torch.cat(logits) if logits else None)
 
 
-def dataset_features(extractor: Extractor, dataset, limit: Optional[int] = None, batch_size: int = 250,
-                     with_labels: bool = False):
+def dataset_features(extractor: Extractor, dataset, limit: Optional[int] = None, batch_size: int = 250, with_labels: bool = False):
     """Features and logits (None without) of the first ``limit`` samples of ``dataset`` (all by default),
     read batch by batch; with ``with_labels`` also their labels."""
     n = len(dataset) if limit is None else min(limit, len(dataset))
@@ -135,8 +134,7 @@ class InceptionExtractor(Extractor):
             from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
         except ImportError:
             raise ConfigError(
-                "eval.features=inception needs torch-fidelity: pip install 'gantrain[inception]' "
-                "(or use eval.features=classifier)"
+                "eval.features=inception needs torch-fidelity: pip install 'gantrain[inception]' (or use eval.features=classifier)"
             ) from None
         path = Path(weights).expanduser() if weights else inception_cache_path()
         if weights and not path.is_file():
@@ -147,8 +145,9 @@ class InceptionExtractor(Extractor):
         )
         if path.is_file():
             checkpoint.load(path)  # refuses a file holding more than tensors before torch-fidelity unpickles it
-            self.net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"],
-                                                   feature_extractor_weights_path=str(path))
+            self.net = FeatureExtractorInceptionV3(
+                "inception-v3-compat", ["2048", "logits_unbiased"], feature_extractor_weights_path=str(path)
+            )
         elif not download:
             raise ConfigError(f"the FID Inception weights are not in the cache and downloading is off: {where}")
         else:

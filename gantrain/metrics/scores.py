@@ -33,8 +33,9 @@ def _polynomial_mmd2(x: Tensor, y: Tensor) -> float:
     return float(within - 2 * k_xy.mean())
 
 
-def kernel_inception_distance(real: Tensor, fake: Tensor, subsets: int = 100, subset_size: int = 1000,
-                              seed: int = 0) -> tuple[float, float]:
+def kernel_inception_distance(
+    real: Tensor, fake: Tensor, subsets: int = 100, subset_size: int = 1000, seed: int = 0
+) -> tuple[float, float]:
     """KID (Bińkowski et al. 2018, "Demystifying MMD GANs", §4): the unbiased MMD² with the cubic
     polynomial kernel, averaged over ``subsets`` random subsets of ``min(subset_size, N_real, N_fake)``
     samples of each set (drawn without replacement within a subset); returns the mean and std."""

@@ -20,9 +20,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from gantrain.models.layers import MinibatchDiscrimination, MinibatchStdDev, append_onehot, norm_2d, pyramid_levels, pyramid_widths
 from gantrain.models.outputs import DiscriminatorOutput
-from gantrain.models.layers import (MinibatchDiscrimination, MinibatchStdDev, append_onehot, norm_2d, pyramid_levels,
-                                    pyramid_widths)
 
 
 class Generator(nn.Module):
@@ -77,7 +76,8 @@ class Discriminator(nn.Module):
         top = ch[-1] + (1 if minibatch_stddev else 0)
         if minibatch_features:
             self.adversarial = nn.Sequential(
-                nn.Flatten(), MinibatchDiscrimination(top * 16, minibatch_features, minibatch_kernel_dim),
+                nn.Flatten(),
+                MinibatchDiscrimination(top * 16, minibatch_features, minibatch_kernel_dim),
                 nn.Linear(top * 16 + minibatch_features, 1),
             )
         else:

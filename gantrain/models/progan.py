@@ -125,12 +125,23 @@ class Generator(nn.Module):
             PixelNorm(),
             # the paper's 4×4 transposed convolution of a 1×1 input is this dense layer (gain √2/4 as in its code)
             equalized(nn.Linear(latent_dim, ch[0] * 16), gain=math.sqrt(2) / 4),
-            nn.Unflatten(1, (ch[0], 4, 4)), lrelu(), PixelNorm(),
-            conv3x3(ch[0], ch[0]), lrelu(), PixelNorm(),
+            nn.Unflatten(1, (ch[0], 4, 4)),
+            lrelu(),
+            PixelNorm(),
+            conv3x3(ch[0], ch[0]),
+            lrelu(),
+            PixelNorm(),
         )
         grow = [
-            nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
-                          conv3x3(c_in, c_out), lrelu(), PixelNorm(), conv3x3(c_out, c_out), lrelu(), PixelNorm())
+            nn.Sequential(
+                nn.Upsample(scale_factor=2, mode="nearest"),
+                conv3x3(c_in, c_out),
+                lrelu(),
+                PixelNorm(),
+                conv3x3(c_out, c_out),
+                lrelu(),
+                PixelNorm(),
+            )
             for c_in, c_out in zip(ch[:-1], ch[1:])
         ]
         self.blocks = nn.ModuleList([first, *grow])
@@ -152,19 +163,21 @@ class Discriminator(nn.Module):
     ``blur=True`` low-pass filters before each downsampling convolution, as StyleGAN's discriminator does.
     """
 
-    def __init__(self, channels: int, image_size: int, width: int = 64, max_width: int = 512, group_size: int = 4,
-                 blur: bool = False):
+    def __init__(self, channels: int, image_size: int, width: int = 64, max_width: int = 512, group_size: int = 4, blur: bool = False):
         super().__init__()
         self.max_level = pyramid_levels("ProGAN", channels, image_size)
         ch = pyramid_widths(image_size, width, max_width)
         last = nn.Sequential(
-            MinibatchStdDev(group_size), conv3x3(ch[0] + 1, ch[0]), lrelu(),
-            nn.Flatten(), equalized(nn.Linear(ch[0] * 16, ch[0])), lrelu(),  # the paper's 4×4 valid convolution
+            MinibatchStdDev(group_size),
+            conv3x3(ch[0] + 1, ch[0]),
+            lrelu(),
+            nn.Flatten(),
+            equalized(nn.Linear(ch[0] * 16, ch[0])),
+            lrelu(),  # the paper's 4×4 valid convolution
             equalized(nn.Linear(ch[0], 1), gain=1.0),
         )
         shrink = [
-            nn.Sequential(conv3x3(c_in, c_in), lrelu(), Blur() if blur else nn.Identity(), conv3x3(c_in, c_out), lrelu(),
-                          nn.AvgPool2d(2))
+            nn.Sequential(conv3x3(c_in, c_in), lrelu(), Blur() if blur else nn.Identity(), conv3x3(c_in, c_out), lrelu(), nn.AvgPool2d(2))
             for c_out, c_in in zip(ch[:-1], ch[1:])
         ]
         self.blocks = nn.ModuleList([last, *shrink])

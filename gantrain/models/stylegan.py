@@ -178,6 +178,5 @@ class Generator(nn.Module):
             h = layer(h, ws[:, i], randomize_noise)
         return faded_output(self.to_rgb, level, alpha, previous, h)
 
-    def forward(self, z: Tensor, level: int | None = None, alpha: float = 1.0, psi: float = 1.0,
-                randomize_noise: bool = True) -> Tensor:
+    def forward(self, z: Tensor, level: int | None = None, alpha: float = 1.0, psi: float = 1.0, randomize_noise: bool = True) -> Tensor:
         return self.synthesize(self.styles(z, level, psi), level, alpha, randomize_noise)

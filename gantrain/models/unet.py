@@ -124,8 +124,10 @@ class UNet(nn.Module):
             raise ValueError("the U-Net denoises images, but this dataset gives points")
         levels = len(multipliers)
         if levels < 1 or blocks < 1 or width < 2 or width % 2:
-            raise ValueError(f"the U-Net needs an even width, blocks ≥ 1 and one multiplier or more "
-                             f"(got width={width}, blocks={blocks}, multipliers={list(multipliers)})")
+            raise ValueError(
+                f"the U-Net needs an even width, blocks ≥ 1 and one multiplier or more "
+                f"(got width={width}, blocks={blocks}, multipliers={list(multipliers)})"
+            )
         if image_size % 2 ** (levels - 1):
             raise ValueError(
                 f"a U-Net with {levels} resolutions halves the image {levels - 1} times: image_size={image_size} "
@@ -155,8 +157,13 @@ class UNet(nn.Module):
                 self.down.append(Stage([Downsample(c)]))
                 skips.append(c)
                 res //= 2
-        self.middle = Stage([ResBlock(c, c, emb_dim, dropout, norm_groups), Attention(c, norm_groups, attention_heads),
-                             ResBlock(c, c, emb_dim, dropout, norm_groups)])
+        self.middle = Stage(
+            [
+                ResBlock(c, c, emb_dim, dropout, norm_groups),
+                Attention(c, norm_groups, attention_heads),
+                ResBlock(c, c, emb_dim, dropout, norm_groups),
+            ]
+        )
         self.up = nn.ModuleList()  # Stages that take a skip; Upsample stages between resolutions do not
         for level, mult in reversed(list(enumerate(multipliers))):
             for _ in range(blocks + 1):

@@ -10,7 +10,6 @@ Gaussian mean, or Bernoulli logits). Widths double as the resolution halves, fro
 
 from __future__ import annotations
 
-
 import torch
 from torch import nn
 
@@ -40,8 +39,9 @@ class Decoder(nn.Module):
         pyramid_levels("the VAE", channels, image_size)
         ch = pyramid_widths(image_size // 2, width, max_width)  # 4×4 … image_size/2
         self.latent_dim = latent_dim
-        self.project = nn.Sequential(nn.Linear(latent_dim, ch[0] * 16), nn.Unflatten(1, (ch[0], 4, 4)),
-                                     nn.BatchNorm2d(ch[0]), nn.ReLU(True))
+        self.project = nn.Sequential(
+            nn.Linear(latent_dim, ch[0] * 16), nn.Unflatten(1, (ch[0], 4, 4)), nn.BatchNorm2d(ch[0]), nn.ReLU(True)
+        )
         layers = []
         for c_in, c_out in zip(ch[:-1], ch[1:]):
             layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
