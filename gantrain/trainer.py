@@ -65,17 +65,7 @@ class Trainer:
         self.family, self.stream, self.run_dir = family, stream, Path(run_dir)
         self.device = family.device
         self.phases = family.phases(s.d_steps)
-        self.updater = Updater(
-            optimizers,
-            self.device,
-            steps=s.steps,
-            accumulate=s.accumulate,
-            amp=s.amp,
-            amp_dtype=s.amp_dtype,
-            grad_clip=s.grad_clip,
-            lr_decay_start=s.lr_decay_start,
-            lr_decay_final=s.lr_decay_final,
-        )
+        self.updater = Updater(optimizers, self.device, s)
         sampler = family.networks[family.sample_network]
         self.ema = AveragedModel(sampler, multi_avg_fn=ema_with_warmup(s.ema), use_buffers=True) if s.ema > 0 else None
         self.heldout = heldout or {}

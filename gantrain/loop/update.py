@@ -8,6 +8,8 @@ from typing import Optional
 
 import torch
 
+from gantrain.settings import TrainerSettings
+
 Tensor = torch.Tensor
 
 
@@ -33,28 +35,16 @@ class Updater:
     ``grad_clip`` (> 0) and returns that norm, measured before clipping, when ``measure`` is true (else None).
     ``amp`` runs the losses under autocast in ``amp_dtype``; float16 scales the loss (GradScaler). Every
     optimizer's learning rate follows ``linear_decay(steps, lr_decay_start, lr_decay_final)``, stepped once per
-    training step by ``end_of_step``.
+    training step by ``end_of_step``. The settings are the trainer's (gantrain/settings.py).
     """
 
-    def __init__(
-        self,
-        optimizers: dict[str, torch.optim.Optimizer],
-        device: torch.device,
-        *,
-        steps: int,
-        accumulate: int = 1,
-        amp: bool = False,
-        amp_dtype: str = "bfloat16",
-        grad_clip: float = 0.0,
-        lr_decay_start: float = 1.0,
-        lr_decay_final: float = 0.0,
-    ):
+    def __init__(self, optimizers: dict[str, torch.optim.Optimizer], device: torch.device, settings: TrainerSettings):
         self.optimizers, self.device = optimizers, device
-        self.accumulate, self.grad_clip = accumulate, float(grad_clip)
-        self.amp, self.amp_dtype = amp, getattr(torch, amp_dtype)
-        decay = linear_decay(steps, float(lr_decay_start), float(lr_decay_final))
+        self.accumulate, self.grad_clip = settings.accumulate, float(settings.grad_clip)
+        self.amp, self.amp_dtype = settings.amp, getattr(torch, settings.amp_dtype)
+        decay = linear_decay(settings.steps, float(settings.lr_decay_start), float(settings.lr_decay_final))
         self.schedulers = {p: torch.optim.lr_scheduler.LambdaLR(o, decay) for p, o in optimizers.items()}
-        self.scalers = {p: torch.amp.GradScaler(device.type, enabled=amp and self.amp_dtype == torch.float16) for p in optimizers}
+        self.scalers = {p: torch.amp.GradScaler(device.type, enabled=self.amp and self.amp_dtype == torch.float16) for p in optimizers}
 
     def autocast(self):
         """The context the losses are computed in."""
