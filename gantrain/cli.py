@@ -25,7 +25,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from gantrain import checkpoint
+from gantrain import checkpoint, validate
 from gantrain.data import BatchStream, DataBundle, take
 from gantrain.errors import ConfigError
 from gantrain.families.base import Family
@@ -69,14 +69,50 @@ OmegaConf.register_new_resolver("gantrain_output_subdir", lambda resume: None if
 
 
 # ------------------------------------------------------------------------------------------ checks
-def check_config(cfg: DictConfig) -> TrainerSettings:
-    """Every check the composed config allows before data, networks or optimizers exist; the checked trainer
-    settings."""
+def _reference_config(cfg: DictConfig, overrides: Sequence[str]) -> DictConfig | None:
+    """The config of the same group choices without the command line's values: what each key holds by default
+    (None for a resumed run, whose saved config is its own reference, and without a command line to go by)."""
+    if cfg.get("resume") or not overrides:
+        return None
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    parsed = OverridesParser.create().parse_overrides(list(overrides))
+    choices = [o.input_line for o in parsed if (config_dir() / o.key_or_group.split("@")[0]).is_dir() and o.input_line]
+    if GlobalHydra.instance().is_initialized():  # inside the app
+        return compose("train", overrides=choices)
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        return compose("train", overrides=choices)
+
+
+def _dry_build(cfg: DictConfig) -> None:
+    """Make the model on the meta device (no memory, no data): what its constructors refuse from the config alone
+    (an image size a model cannot make, a width of 0) is refused before data is built. Other errors of this dry
+    run are left to the real build."""
+    dry = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
+    if dry.dataset.get("num_classes") is None:  # counted from the data: any number will do here
+        dry.dataset.num_classes = 2
+    try:
+        with torch.device("meta"):
+            build_family(dry)
+    except ConfigError:
+        raise
+    except Exception:  # noqa: BLE001 - the real build reports it
+        pass
+
+
+def check_config(cfg: DictConfig, overrides: Sequence[str] = (), run_dir=None) -> TrainerSettings:
+    """Every check the composed config allows before data, networks or optimizers exist (gantrain/validate.py);
+    the checked trainer settings."""
+    validate.check_missing(cfg)
     settings = TrainerSettings.from_config(cfg.trainer)
+    groups = [p.name for p in config_dir().iterdir() if p.is_dir()]
+    validate.check_added_keys(cfg, overrides, groups, extra=[f"optimizer.{k}" for k in PHASE_LR_ALIASES])
+    validate.check_values(cfg, _reference_config(cfg, overrides))
     if cfg.dataset.kind == "image":
         for key in ("channels", "image_size"):
             value = cfg.dataset[key]
-            if not isinstance(value, int) or value < 1:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"dataset.{key}={value!r} must be a positive integer")
     per_phase = cfg.optimizer.get("per_phase") or {}
     rates = {
@@ -84,16 +120,33 @@ def check_config(cfg: DictConfig) -> TrainerSettings:
         **{f"per_phase.{p}.lr": options.get("lr") for p, options in per_phase.items()},
     }
     for key, value in rates.items():
-        if value is not None and not float(value) > 0:
+        if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0):
             raise ConfigError(f"optimizer.{key}={value} must be a positive learning rate")
+    validate.check_image_size(cfg)
+    pick_device(settings.device)
+    if run_dir is not None:
+        validate.check_writable("hydra.run.dir", run_dir)
+    if settings.eval_every > 0:
+        from gantrain.metrics.features import cache_dir
+
+        validate.check_writable("eval.cache_dir", cache_dir(cfg.get("eval", {}).get("cache_dir")))
+    _dry_build(cfg)
     return settings
 
 
 def pick_device(name: str) -> torch.device:
+    """``trainer.device``: auto, cpu, cuda, cuda:N or mps, refused in one line where this machine has none."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
+    kind, _, index = str(name).partition(":")
+    if kind not in ("cpu", "cuda", "mps") or (index and not (kind == "cuda" and index.isdigit())):
+        raise ConfigError(f"trainer.device={name!r} is not a device: use auto, cpu, cuda, cuda:N (a GPU's number) or mps")
+    if kind == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"trainer.device={name} but no CUDA GPU is visible; use trainer.device=auto or cpu")
+    if index and int(index) >= torch.cuda.device_count():
+        raise ConfigError(f"trainer.device={name} but this machine has {torch.cuda.device_count()} GPU(s): cuda:0 … cuda:N-1")
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("trainer.device=mps but no Apple GPU (MPS) is available; use trainer.device=auto or cpu")
     return torch.device(name)
 
 
@@ -221,7 +274,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> dict
         cfg, state = resume_config(cfg, overrides)
     elif (run_dir / "checkpoints").exists():
         raise ConfigError(f"{run_dir} already holds a run; pass resume={run_dir} to continue it")
-    settings = check_config(cfg)
+    settings = check_config(cfg, overrides, run_dir)
     device = pick_device(settings.device)
     if settings.amp and device.type != "cuda":
         log.warning("trainer.amp=true is for CUDA; training in float32 on %s", device)

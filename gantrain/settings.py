@@ -65,6 +65,12 @@ class TrainerSettings:
     num_workers: int = 0  # data-loader worker processes (for image folders)
 
     def __post_init__(self):
+        for f in fields(self):  # the declared type first: a number is a number, a flag a flag
+            value = getattr(self, f.name)
+            if f.type == "float" and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise ConfigError(f"trainer.{f.name}={value!r} must be a number (the default is {f.default})")
+            if f.type in ("bool", "str") and type(value).__name__ != f.type:
+                raise ConfigError(f"trainer.{f.name}={value!r} must be {'true or false' if f.type == 'bool' else 'a name'}")
         for key, check in CHECKS.items():
             check(key, getattr(self, key))
         if not isinstance(self.eval_every, int) or self.eval_every < 0:

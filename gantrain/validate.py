@@ -1,0 +1,171 @@
+"""Checks of a composed config that need nothing but the config: each raises one ConfigError naming the key.
+
+``check_values`` walks every literal value and compares it with the same key in the *reference* config (the
+same group choices, no ``key=value`` overrides): a number where the default is a number, a boolean where it is
+a boolean, a positive integer where the default is one (unless 0 means "off", ``ZERO_ALLOWED``), seeds in numpy's
+range, fixed-length lists, no ``???`` left. ``check_added_keys`` refuses a ``+key=value`` that nothing reads:
+keys may be added only to a node with ``_target_`` whose callable takes them, or under ``FREE_FORM`` nodes.
+``check_image_size`` and ``check_writable`` catch what would otherwise surface only after heavy work.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import os
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.utils import get_method
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from gantrain.errors import ConfigError
+
+MAX_SEED = 2**32 - 1  # numpy's seeds
+# ints whose default is positive but where 0 is a valid choice
+ZERO_ALLOWED = ("phase_images", "num_classes", "rows")
+FIXED_LENGTH = {"betas": 2}
+# nodes whose keys are not in any default: what goes there is checked where it is used
+FREE_FORM = ("optimizer.per_phase", "eval.features", "eval.metrics")
+HYDRA_KEYS = ("_target_", "_convert_", "_recursive_", "_partial_", "_args_")
+# built-in in-memory sets (8–32 px natively): upsampling further adds no detail and only fills memory
+MAX_BUILTIN_IMAGE_SIZE = 128
+IN_MEMORY_SOURCES = ("gantrain.data.digits.digits", "gantrain.data.torchvision_sets.torchvision_dataset")
+
+
+def _leaves(node, prefix: str = "") -> Iterator[tuple[str, Any, bool]]:
+    """(dotted key, value, is_interpolation) of every leaf; ``???`` gives the string '???', an interpolation that
+    cannot resolve gives None."""
+    items = node.items_ex(resolve=False) if isinstance(node, DictConfig) else enumerate(node._iter_ex(resolve=False))
+    for key, _ in items:
+        full = f"{prefix}{key}" if isinstance(node, DictConfig) else f"{prefix[:-1]}[{key}]"
+        interpolation = OmegaConf.is_interpolation(node, key)
+        if OmegaConf.is_missing(node, key):
+            yield full, "???", interpolation
+            continue
+        try:
+            value = node[key]
+        except OmegaConfBaseException:
+            yield full, None, interpolation
+            continue
+        if isinstance(value, (DictConfig, ListConfig)) and not interpolation:
+            if isinstance(value, ListConfig) and not all(isinstance(v, (int, float)) for v in value):
+                yield full, value, interpolation
+            elif isinstance(value, ListConfig):  # a list built of interpolations is checked where they point
+                yield full, [*value], any(OmegaConf.is_interpolation(value, i) for i in range(len(value)))
+            else:
+                yield from _leaves(value, f"{full}.")
+        else:
+            yield full, OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value, interpolation
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _free_form(key: str) -> bool:
+    return any(key == f or key.startswith(f"{f}.") for f in FREE_FORM)
+
+
+def _hint(key: str) -> str:
+    return "PATH" if key.rsplit(".", 1)[-1] in ("root", "dir", "path", "cache_dir", "out") else "VALUE"
+
+
+def check_missing(cfg: DictConfig) -> None:
+    """A ``???`` left in the config is named with what to pass."""
+    for key, value, interpolation in _leaves(cfg):
+        if value == "???" and not interpolation:
+            raise ConfigError(f"{key} is required: pass {key}={_hint(key)}")
+
+
+def check_values(cfg: DictConfig, reference: DictConfig | None) -> None:
+    """Every literal value of ``cfg`` (but trainer.*, which TrainerSettings checks) against ``reference``."""
+    defaults = {key: value for key, value, _ in _leaves(reference)} if reference is not None else {}
+    for key, value, interpolation in _leaves(cfg):
+        if interpolation or key.startswith("trainer.") or _free_form(key):
+            continue
+        name = key.rsplit(".", 1)[-1]
+        if name == "seed" and value is not None:
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_SEED:
+                raise ConfigError(f"{key}={value!r} is a seed: use an integer from 0 to {MAX_SEED}")
+            continue
+        if name in FIXED_LENGTH and isinstance(value, (list, ListConfig)) and len(value) != FIXED_LENGTH[name]:
+            raise ConfigError(f"{key}={list(value)} needs {FIXED_LENGTH[name]} values, e.g. {key}={defaults.get(key)}")
+        default = defaults.get(key)
+        if default is None or value == default:
+            continue
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{key}={value!r} must be true or false")
+        elif _is_number(default):
+            if not _is_number(value):
+                raise ConfigError(f"{key}={value!r} must be a number (the default is {default})")
+            if isinstance(default, int) and default > 0 and name not in ZERO_ALLOWED and not _is_positive_int(value):
+                raise ConfigError(f"{key}={value!r} must be a positive integer (the default is {default})")
+        elif isinstance(default, list) and default and all(_is_number(v) for v in default):
+            if not isinstance(value, list) or not all(_is_number(v) for v in value):
+                raise ConfigError(f"{key}={value!r} must be a list of numbers, e.g. {key}={default}")
+            if all(_is_positive_int(v) for v in default) and not all(_is_positive_int(v) for v in value):
+                raise ConfigError(f"{key}={value} must hold positive integers, e.g. {key}={default}")
+
+
+def _accepted(target: str) -> tuple[set[str], bool]:
+    """The keyword arguments ``target`` takes, and whether it takes any (``**kwargs``)."""
+    try:
+        params = inspect.signature(get_method(target)).parameters.values()
+    except Exception:  # not importable or no signature: the build reports it
+        return set(), True
+    names = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return names, any(p.kind == p.VAR_KEYWORD for p in params)
+
+
+def check_added_keys(cfg: DictConfig, overrides: Sequence[str], groups: Sequence[str], extra: Sequence[str] = ()) -> None:
+    """``+key=value`` adds a key no default has: refused unless a ``_target_`` above it takes it as an argument,
+    or it is under a FREE_FORM node; the nearest valid names are suggested. ``extra``: keys read besides these."""
+    for override in OverridesParser.create().parse_overrides(list(overrides)):
+        key = override.key_or_group
+        if not override.is_add() or key.split("@")[0] in groups or key.startswith("hydra.") or _free_form(key) or key in extra:
+            continue
+        parent, _, name = key.rpartition(".")
+        node = OmegaConf.select(cfg, parent) if parent else cfg
+        candidates = {str(k) for k in node.keys()} - {name} if isinstance(node, DictConfig) else set()
+        if isinstance(node, DictConfig) and "_target_" in node:
+            accepted, anything = _accepted(str(node._target_))
+            if anything or name in accepted:
+                continue
+            candidates |= accepted
+        candidates -= set(HYDRA_KEYS)
+        close = difflib.get_close_matches(name, sorted(candidates), n=3, cutoff=0.6)
+        prefix = f"{parent}." if parent else ""
+        suggestion = f"; did you mean {' or '.join(prefix + c for c in close)}?" if close else ""
+        if not parent and close and close[0] in groups:
+            suggestion += f" (a group is chosen without +: {close[0]}={override.value()})"
+        raise ConfigError(f"+{key}: {key} is not a setting gantrain reads{suggestion}")
+
+
+def check_image_size(cfg: DictConfig) -> None:
+    """The built-in in-memory image sets are refused above MAX_BUILTIN_IMAGE_SIZE before they are resized."""
+    source = cfg.dataset.get("source") or {}
+    size = cfg.dataset.get("image_size")
+    if source.get("_target_") in IN_MEMORY_SOURCES and isinstance(size, int) and size > MAX_BUILTIN_IMAGE_SIZE:
+        raise ConfigError(
+            f"dataset.image_size={size}: dataset={cfg.dataset.name} is held in memory and is at most 32 px natively; "
+            f"the largest useful size is {MAX_BUILTIN_IMAGE_SIZE} (use dataset=image_folder for larger images)"
+        )
+
+
+def check_writable(key: str, path) -> None:
+    """``path`` can be created or written: its nearest existing ancestor is a writable folder (creates nothing)."""
+    here = Path(os.path.abspath(Path(path).expanduser()))
+    while not here.exists():
+        here = here.parent
+    if not here.is_dir():
+        raise ConfigError(f"{key}={str(path)!r} cannot be a folder: {str(here)!r} is a file; choose another {key}")
+    if not os.access(here, os.W_OK | os.X_OK):
+        raise ConfigError(f"{key}={str(path)!r} is not writable ({str(here)!r} is read-only); choose another {key}")
