@@ -1,10 +1,15 @@
 """Any folder of images: class subfolders (torchvision ImageFolder layout) or a flat/nested folder.
 
-Bad files: every file's header is read once at the start; files that are not readable images are
-skipped with one warning that counts them. A file whose header reads but whose pixels do not decode
-(truncated after its header) stops the run when first loaded, naming the file. A folder of only
-single-channel images is refused for a 3-channel model (pass dataset.channels=1); a folder that mixes
-grey and colour images is converted to ``dataset.channels``.
+Every file is read by ``gantrain.data.images`` (its docstring says how each Pillow mode and bit depth reaches
+[-1, 1]). Files are found by extension, in any case (``.PNG``, ``.JpG``); hidden files are not looked at.
+Bad files: every file's header is read once at the start; files that are not readable images, are of a mode
+the reader does not know, or have no image extension are skipped with one warning that counts each kind.
+Mode I and F files are decoded at the start too, and refused with a count when a value lies outside their
+range. A file whose header reads but whose pixels do not decode (truncated after its header) stops the run
+when first loaded, naming the file. A folder of only single-channel images is refused for a 3-channel model
+(pass dataset.channels=1); a folder that mixes grey and colour images is converted to ``dataset.channels``.
+With ``labels=True`` a class folder left with no images is refused, naming it (dropping it would renumber
+the classes after it). A split that leaves no image to train on or none held out is refused.
 """
 
 from __future__ import annotations
@@ -13,41 +18,28 @@ import logging
 from pathlib import Path
 
 import torch
-from PIL import Image
 from torch.utils.data import Dataset, Subset
-from torchvision import transforms
-from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from gantrain.data import DataBundle, DataSpec
+from gantrain.data.images import EXTENSIONS, GREY, MODES, RANGES, header, out_of_range, read_image
 from gantrain.errors import ConfigError
 
 log = logging.getLogger(__name__)
-
-GREY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"}
+RANGE_WORDS = {"I": "32-bit integer (mode I) images as 16-bit", "F": "float (mode F) images as [0, 1]"}
 
 
 class FolderImages(Dataset):
-    """Image files with optional integer labels, resized, center-cropped and scaled to [-1, 1]."""
+    """Image files with optional integer labels, read by ``read_image``, resized and center-cropped."""
 
     def __init__(self, files: list[Path], labels: list[int] | None, image_size: int, channels: int):
-        self.files, self.labels = files, labels
-        self.mode = {1: "L", 3: "RGB"}[channels]
-        self.transform = transforms.Compose(
-            [
-                transforms.Resize(image_size),
-                transforms.CenterCrop(image_size),
-                transforms.ToTensor(),
-                transforms.Normalize([0.5] * channels, [0.5] * channels),
-            ]
-        )
+        self.files, self.labels, self.channels, self.image_size = files, labels, channels, image_size
 
     def __len__(self) -> int:
         return len(self.files)
 
     def __getitem__(self, i: int) -> dict:
         try:
-            with Image.open(self.files[i]) as img:
-                item = {"image": self.transform(img.convert(self.mode))}
+            item = {"image": read_image(self.files[i], self.channels, self.image_size)}
         except OSError as err:
             raise ConfigError(f"image {str(self.files[i])!r} does not decode ({err}): delete or replace it, then resume the run") from None
         if self.labels is not None:
@@ -55,17 +47,12 @@ class FolderImages(Dataset):
         return item
 
 
-def _image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS)
+def _files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
 
 
-def _image_mode(path: Path) -> str | None:
-    """The PIL mode from the file's header (pixels are not decoded), or None if it is no readable image."""
-    try:
-        with Image.open(path) as img:
-            return img.mode
-    except (OSError, SyntaxError, ValueError):  # PIL's UnidentifiedImageError is an OSError
-        return None
+def _names(paths: list, n: int = 3) -> str:
+    return ", ".join(str(p) for p in paths[:n]) + (" …" if len(paths) > n else "")
 
 
 def image_folder(
@@ -82,40 +69,68 @@ def image_folder(
         raise ConfigError(f"dataset.root={root!r} is not a folder; point it at a folder of images")
     if channels not in (1, 3):
         raise ConfigError(f"dataset.channels={channels}: image folders are read as 1 (grey) or 3 (RGB) channels")
-    if labels:
-        classes = sorted(d.name for d in folder.iterdir() if d.is_dir())
-        files, targets = [], []
-        for c, name in enumerate(classes):
-            found = _image_files(folder / name)
-            files += found
-            targets += [c] * len(found)
-        if len(classes) < 2:
-            raise ConfigError(f"dataset.labels=true needs one subfolder per class under {root!r}; found {len(classes)}")
-    else:
-        files, targets, classes = _image_files(folder), None, []
-    if not files:
-        raise ConfigError(f"no images ({', '.join(IMG_EXTENSIONS)}) under {root!r}; point dataset.root at a folder of images")
-    modes = [_image_mode(f) for f in files]
-    bad = [f for f, m in zip(files, modes) if m is None]
-    if len(bad) == len(files):
-        raise ConfigError(f"none of the {len(files)} image files under {root!r} is a readable image (e.g. {str(bad[0])!r})")
-    if bad:
+    if isinstance(holdout, bool) or not isinstance(holdout, (int, float)) or not 0 <= holdout < 1:
+        raise ConfigError(f"dataset.source.holdout={holdout} is the fraction of images held out: use a value in [0, 1)")
+    classes = sorted(d.name for d in folder.iterdir() if d.is_dir()) if labels else []
+    if labels and len(classes) < 2:
+        raise ConfigError(f"dataset.labels=true needs one subfolder per class under {root!r}; found {len(classes)}")
+    found = [(f, c) for c, name in enumerate(classes) for f in _files(folder / name)] if labels else [(f, None) for f in _files(folder)]
+    other = [f for f, _ in found if f.suffix.lower() not in EXTENSIONS]
+    found = [(f, c) for f, c in found if f.suffix.lower() in EXTENSIONS]
+    if not found:
+        held = f" (its {len(other)} files have other extensions, e.g. {str(other[0])!r})" if other else ""
+        raise ConfigError(f"no images ({', '.join(EXTENSIONS)}) under {root!r}{held}; point dataset.root at a folder of images")
+    modes = [header(f) for f, _ in found]
+    unreadable = [f for (f, _), m in zip(found, modes) if m is None]
+    unknown = [f"{f}: {m}" for (f, _), m in zip(found, modes) if m is not None and m not in MODES]
+    kept = [(f, c, m) for (f, c), m in zip(found, modes) if m in MODES]
+    if not kept:
+        why = f", {len(unknown)} of a mode gantrain does not read ({_names(unknown)})" if unknown else ""
+        raise ConfigError(f"none of the {len(found)} image files under {root!r} is a readable image (e.g. {str(found[0][0])!r}{why})")
+    if unreadable or unknown or other:
+        kinds = [(unreadable, "not readable images"), (unknown, "of a mode gantrain does not read"), (other, "with no image extension")]
         log.warning(
-            "skipped %d of %d files under %r that are not readable images: %s%s",
-            len(bad),
-            len(files),
+            "skipped %d of %d files under %r: %s",
+            len(unreadable) + len(unknown) + len(other),
+            len(found) + len(other),
             root,
-            ", ".join(str(f) for f in bad[:3]),
-            " …" if len(bad) > 3 else "",
+            "; ".join(f"{len(paths)} {what} ({_names(paths)})" for paths, what in kinds if paths),
         )
-        keep = [m is not None for m in modes]
-        files = [f for f, k in zip(files, keep) if k]
-        targets = [t for t, k in zip(targets, keep) if k] if targets is not None else None
-    if channels == 3 and all(m in GREY_MODES for m in modes if m is not None):
+    for mode, words in RANGE_WORDS.items():  # decoded: their range is not their type's
+        checked = [f for f, _, m in kept if m == mode]
+        bad = []
+        for f in checked:
+            try:
+                span = out_of_range(f)
+            except OSError:
+                continue  # stops the run naming the file when it is first loaded
+            if span is not None:
+                bad.append((f, span))
+        if bad:
+            (f, (lo, hi)), (a, b) = bad[0], RANGES[mode]
+            raise ConfigError(
+                f"{len(bad)} of {len(checked)} mode-{mode} images under {root!r} hold values outside [{a:g}, {b:g}] "
+                f"(e.g. {str(f)!r}: min {lo:g}, max {hi:g}); gantrain reads {words}: rescale them"
+            )
+    if labels:
+        empty = [name for c, name in enumerate(classes) if not any(k == c for _, k, _ in kept)]
+        if empty:
+            raise ConfigError(
+                f"dataset.labels=true: {len(empty)} of {len(classes)} class folders under {root!r} hold no readable images "
+                f"({_names(empty)}); add images to them or move them out of dataset.root"
+            )
+    if channels == 3 and all(m in GREY for _, _, m in kept):
         raise ConfigError(f"the images under {root!r} are all single-channel (grey) but dataset.channels=3: pass dataset.channels=1")
-    dataset = FolderImages(files, targets, image_size, channels)
-    order = torch.randperm(len(files), generator=torch.Generator().manual_seed(seed)).tolist()
-    n_held = max(1, int(round(holdout * len(files)))) if len(files) > 1 else 0
+    n = len(kept)
+    n_held = max(1, int(round(holdout * n)))
+    if n_held >= n:
+        raise ConfigError(
+            f"dataset.root={root!r} has {n} usable image{'s' if n > 1 else ''}: with dataset.source.holdout={holdout} none is left "
+            f"to train on (a run holds out at least 1 for previews and metrics); add images or lower dataset.source.holdout"
+        )
+    files = [f for f, _, _ in kept]
+    dataset = FolderImages(files, [c for _, c, _ in kept] if labels else None, image_size, channels)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
     return DataBundle(
         train=Subset(dataset, order[n_held:]),
         heldout=Subset(dataset, order[:n_held]),
