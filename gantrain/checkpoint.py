@@ -6,6 +6,7 @@ import os
 import pickle
 import random
 import re
+import shutil
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -16,17 +17,71 @@ from torch import nn
 from gantrain.errors import ConfigError
 
 
+class WriteError(OSError):
+    """A checkpoint that could not be written (a full disk, a lost mount): one line for the CLI, exit code 1."""
+
+    def __str__(self) -> str:  # the sentence alone, without OSError's "[Errno 28]"
+        return str(self.strerror)
+
+
+class _Sink:
+    """What ``torch.save`` writes to: ``file`` (None: nowhere), counting the bytes and keeping the first
+    ``OSError`` (torch may report a failed write later as a RuntimeError of its own)."""
+
+    def __init__(self, file=None):
+        self.file, self.size, self.error = file, 0, None
+
+    def write(self, data) -> int:
+        try:
+            n = len(data) if self.file is None else self.file.write(data)
+        except OSError as err:
+            self.error = self.error or err
+            raise
+        self.size += n
+        return n
+
+    def flush(self) -> None:
+        if self.file is not None:
+            self.file.flush()
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
 def save(state: dict, path: Path) -> None:
     """Write ``state`` to a temporary file beside ``path``, flush it to disk, rename it over ``path`` and
-    flush the folder entry: a crash at any moment leaves the old file or the new one, never a torn one."""
+    flush the folder entry: a crash at any moment leaves the old file or the new one, never a torn one.
+
+    A write that fails (``OSError``: a full disk …) or is interrupted removes the temporary file and leaves
+    ``path`` as it was; the ``OSError`` becomes one ``WriteError`` line naming the folder and the size needed.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    sink = _Sink()
+    try:
+        with open(tmp, "wb") as f:
+            sink.file = f
+            torch.save(state, sink)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as err:
+        tmp.unlink(missing_ok=True)
+        err = sink.error or err
+        if not isinstance(err, OSError):
+            raise
+        counter = _Sink()
+        torch.save(state, counter)
+        free = shutil.disk_usage(path.parent).free
+        reason = err.strerror or type(err).__name__
+        kept = f" (the previous {path.name} is kept)" if path.exists() else ""
+        raise WriteError(
+            err.errno,
+            f"cannot write the checkpoint {path.name} into {path.parent} ({reason}){kept}: it needs {_megabytes(counter.size)}, "
+            f"{_megabytes(free)} are free there; free some space",
+        ) from None
     if os.name == "posix":  # make the rename itself durable (a power cut after it keeps the new file)
         folder = os.open(path.parent, os.O_RDONLY)
         try:
@@ -40,23 +95,26 @@ def load(path: Path, map_location="cpu", required: Iterable[str] = ()) -> dict:
 
     A file that carries pickled Python objects (code that would run on unpickling) is refused before
     any of it runs: ``torch.load(weights_only=True)`` only rebuilds tensors, numbers, strings and
-    containers. ``required`` lists keys the file must have (e.g. a training checkpoint's).
+    containers. A damaged file (torn, random bytes) is refused as such. ``required`` lists keys the file
+    must have (e.g. a training checkpoint's).
     """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"checkpoint {str(path)!r} does not exist")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
-        found = re.search(r"GLOBAL (\S+)", str(err))
-        what = f"the Python object {found.group(1)}" if found else "pickled Python objects"
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as err:
+        # weights_only names the class a real pickle payload would build ("GLOBAL builtins.open"); any other
+        # failure (an unknown opcode in random bytes, a torn zip) is a damaged file
+        found = re.search(r"GLOBAL (\S+)", str(err)) if isinstance(err, pickle.UnpicklingError) else None
+        if found:
+            raise ConfigError(
+                f"{str(path)!r} holds the Python object {found.group(1)}, not only tensors: refused unread (nothing in it ran); "
+                f"load only checkpoints written by gantrain, or re-save trusted weights as a plain state dict"
+            ) from None
         raise ConfigError(
-            f"{str(path)!r} holds {what}, not only tensors: refused unread (nothing in it ran); "
-            f"load only checkpoints written by gantrain, or re-save trusted weights as a plain state dict"
-        ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise ConfigError(
-            f"{str(path)!r} is truncated or not a checkpoint ({type(err).__name__}); use another checkpoint or start a new run"
+            f"{str(path)!r} is truncated or not a checkpoint (a damaged file: {type(err).__name__}); "
+            f"use another checkpoint or start a new run"
         ) from None
     missing = [k for k in required if not isinstance(state, dict) or k not in state]
     if missing:

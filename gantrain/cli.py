@@ -11,6 +11,7 @@ import logging
 import os
 import random
 import re
+import shlex
 import signal
 import sys
 import time
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -57,15 +59,77 @@ def _fresh_dir(base: str) -> str:
     return str(path)
 
 
+def holds_run(folder) -> bool:
+    """A run has trained in ``folder`` (it has ``checkpoints/``): a new run there is refused."""
+    return (Path(folder) / "checkpoints").exists()
+
+
+def run_folder(resume) -> Path:
+    """The run folder that ``resume=`` names: the folder itself, or the run of its ``checkpoints/last.pt`` file."""
+    path = Path(str(resume))
+    if path.name == "last.pt" and path.parent.name == "checkpoints" and path.is_file():
+        return path.parent.parent
+    return path
+
+
+def _resumable(resume) -> bool:
+    return (run_folder(resume) / "checkpoints" / "last.pt").is_file()
+
+
+def _run_dir(resume) -> str:
+    """``hydra.run.dir``: a new dated folder, or the resumed run's. A ``resume=`` that names no run gets the
+    working directory, which exists: Hydra creates nothing for the run that ``resume_config`` then refuses."""
+    if not resume:
+        return _fresh_dir(time.strftime("outputs/%Y-%m-%d/%H-%M-%S"))
+    return str(run_folder(resume)) if _resumable(resume) else os.getcwd()
+
+
+def _refused_for_its_folder(resume, output_dir: str) -> bool:
+    """A new run in a folder that holds a run, or a ``resume=`` that names no run: ``train`` will refuse it."""
+    return not _resumable(resume) if resume else holds_run(output_dir)
+
+
+def _job_subdir(num, task) -> str:
+    """``hydra.sweep.subdir``: the job number and the values the command line sweeps (``1_minimax_0.0001``),
+    short, flat (``/`` and other odd characters become ``-``) and plain enough to paste after ``resume=``."""
+    parser, swept = OverridesParser.create(), set()
+    for arg in sys.argv[1:]:
+        try:
+            if parser.parse_override(arg).is_sweep_override():
+                swept.add(arg.split("=", 1)[0])
+        except HydraException:  # -m, --config-name …
+            continue
+    values = [item.split("=", 1)[1] for item in task if item.split("=", 1)[0] in swept]
+    return "_".join([str(num), *(re.sub(r"[^A-Za-z0-9_.-]+", "-", v).strip("-")[:40] for v in values)])[:120]
+
+
+def resume_command(run_dir) -> str:
+    """``gantrain resume=<run_dir>`` as a shell line that works when pasted: the path quoted for Hydra's
+    grammar where it needs it (``=``, ``,``, spaces …), then for the shell."""
+    value = str(run_dir)
+    arg = f"resume={value}"
+    try:
+        plain = OverridesParser.create().parse_override(arg).value() == value
+    except HydraException:
+        plain = False
+    if not plain:
+        # in a quoted value Hydra escapes a quote, and the backslashes before a quote or the closing quote
+        quoted = re.sub(r'(\\*)("|$)', lambda m: m.group(1) * 2 + ("\\" + m.group(2) if m.group(2) else ""), value)
+        arg = f'resume="{quoted}"'
+    return f"gantrain {shlex.quote(arg)}"
+
+
+OmegaConf.register_new_resolver("gantrain_run_dir", _run_dir, use_cache=True, replace=True)
+OmegaConf.register_new_resolver("gantrain_fresh_dir", _fresh_dir, use_cache=True, replace=True)
+OmegaConf.register_new_resolver("gantrain_job_subdir", _job_subdir, replace=True)
+# Hydra writes .hydra/ and opens the log before gantrain runs: a resumed run keeps its original record, and a run
+# that will be refused for its folder writes nothing there
+OmegaConf.register_new_resolver("gantrain_output_subdir", lambda resume, out: None if resume or holds_run(out) else ".hydra", replace=True)
 OmegaConf.register_new_resolver(
-    "gantrain_run_dir",
-    lambda resume: str(resume) if resume else _fresh_dir(time.strftime("outputs/%Y-%m-%d/%H-%M-%S")),
-    use_cache=True,
+    "gantrain_log_file",
+    lambda resume, out: os.devnull if _refused_for_its_folder(resume, out) else str(Path(out) / "gantrain.log"),
     replace=True,
 )
-OmegaConf.register_new_resolver("gantrain_fresh_dir", _fresh_dir, use_cache=True, replace=True)
-# a resumed run keeps its original .hydra/ record untouched
-OmegaConf.register_new_resolver("gantrain_output_subdir", lambda resume: None if resume else ".hydra", replace=True)
 
 
 # ------------------------------------------------------------------------------------------ checks
@@ -170,8 +234,10 @@ def resume_config(cfg: DictConfig, overrides: Sequence[str]) -> tuple[DictConfig
 
     A value that would change is refused unless ``override_resume=true``; a config group cannot change.
     """
-    run = Path(cfg.resume)
+    run = run_folder(cfg.resume)
     path = run / "checkpoints" / "last.pt"
+    if run.is_file():
+        raise ConfigError(f"resume={cfg.resume!r} is a file: pass the folder a run was written to (or its checkpoints/last.pt)")
     if not path.is_file():
         if (run / ".hydra" / "config.yaml").is_file():
             raise ConfigError(f"run {cfg.resume!r} stopped before its first checkpoint: start it again as a new run")
@@ -197,7 +263,7 @@ def resume_config(cfg: DictConfig, overrides: Sequence[str]) -> tuple[DictConfig
         raise ConfigError(f"resuming would change {'; '.join(changes)}; add override_resume=true to accept")
     for change in changes:
         log.warning("resume changes %s", change)
-    saved.resume, saved.override_resume = cfg.resume, cfg.override_resume
+    saved.resume, saved.override_resume = str(run), cfg.override_resume
     return saved, state
 
 
@@ -272,7 +338,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> dict
     state = None
     if cfg.resume:
         cfg, state = resume_config(cfg, overrides)
-    elif (run_dir / "checkpoints").exists():
+    elif holds_run(run_dir):
         raise ConfigError(f"{run_dir} already holds a run; pass resume={run_dir} to continue it")
     settings = check_config(cfg, overrides, run_dir)
     device = pick_device(settings.device)
@@ -319,23 +385,31 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> dict
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
 def _hydra_main(cfg: DictConfig) -> None:
-    """Exit codes: 0 done; 2 bad input (one line, before training); 1 a NaN/Inf loss stopped the run;
-    128 + the signal's number (130 SIGINT, 143 SIGTERM) after a signal stopped it with a checkpoint."""
+    """Exit codes: 0 done; 2 bad input (one line, before training); 1 a NaN/Inf loss stopped the run, or a
+    checkpoint could not be written (a full disk: the previous checkpoint is kept); 128 + the signal's number
+    (130 SIGINT, 143 SIGTERM) after a signal stopped it (with a checkpoint, unless it came before training)."""
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
+    last = run_dir / "checkpoints" / "last.pt"
     try:
         train(cfg, run_dir, hc.overrides.task)
     except Interrupted as stop:
         print(
             f"gantrain: {signal.Signals(stop.signum).name} received: stopped after step {stop.step} with a "
-            f"checkpoint; continue with: gantrain resume={run_dir}",
+            f"checkpoint; continue with: {resume_command(run_dir)}",
             file=sys.stderr,
         )
         sys.exit(128 + stop.signum)
-    except (ConfigError, NonFiniteLoss) as err:
+    except KeyboardInterrupt:  # Ctrl-C before the loop (data, the feature classifier) or a second one in it
+        then = f"continue from {last} with: {resume_command(run_dir)}" if last.is_file() else "no checkpoint yet: run the command again"
+        print(f"gantrain: SIGINT received: stopped at once; {then}", file=sys.stderr)
+        sys.exit(128 + signal.SIGINT)
+    except (ConfigError, NonFiniteLoss, checkpoint.WriteError) as err:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         message = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+        if isinstance(err, checkpoint.WriteError):
+            message += f", then continue with: {resume_command(run_dir)}" if last.is_file() else ", then run the command again"
         print(f"gantrain: error: {message}", file=sys.stderr)
         sys.exit(2 if isinstance(err, ConfigError) else 1)
 

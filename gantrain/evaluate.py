@@ -117,13 +117,21 @@ def parse_args(argv: Sequence[str]) -> tuple[str, dict, Optional[str]]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Exit codes: 0 done (also for ``--help``); 2 bad input; 1 a file could not be written (a full disk); 130 Ctrl-C."""
     logging.basicConfig(level=logging.INFO, format="[%(name)s] %(message)s")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if {"-h", "--help"} & set(argv):
+        print(f"usage: gantrain-eval ckpt=<run dir or checkpoint file> [out=metrics.json] [key=value …]\n\n{__doc__.strip()}")
+        return
     try:
-        ckpt, overrides, out = parse_args(sys.argv[1:] if argv is None else argv)
+        ckpt, overrides, out = parse_args(argv)
         record = evaluate_checkpoint(ckpt, overrides, out)
-    except ConfigError as err:
+    except (ConfigError, checkpoint.WriteError) as err:
         print(f"gantrain-eval: error: {err}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(2 if isinstance(err, ConfigError) else 1)
+    except KeyboardInterrupt:
+        print("gantrain-eval: SIGINT received: stopped; no metrics written", file=sys.stderr)
+        sys.exit(130)
     print(f"{record['model']} on {record['dataset']}, step {record['step']}, {record['num_samples']} samples from the {record['network']}")
     width = max(len(k) for k in record["metrics"])
     for k, v in record["metrics"].items():

@@ -110,6 +110,8 @@ def load_or_train_classifier(
         log.info("feature classifier from %s (held-out accuracy %.2f%%)", path, 100 * accuracy)
     else:
         tic = time.perf_counter()
+        # Ctrl-C here stops the run (gantrain.cli's one line); nothing reaches the cache before save_cached's rename
+        log.info("training the feature classifier (%d epochs; once, then cached%s)", settings["epochs"], f" as {path}" if path else "")
         net, accuracy = train_classifier(bundle, settings, device)
         log.info("trained the feature classifier in %.1f s: held-out accuracy %.2f%%", time.perf_counter() - tic, 100 * accuracy)
         if path is not None:
