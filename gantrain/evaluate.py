@@ -21,10 +21,11 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 from torch.optim.swa_utils import AveragedModel
 
-from gantrain import checkpoint
+from gantrain import checkpoint, validate
 from gantrain.cli import build_data, build_family, config_dir, pick_device
 from gantrain.errors import ConfigError
 from gantrain.metrics.evaluator import build_evaluator
+from gantrain.metrics.features import cache_dir
 
 log = logging.getLogger("gantrain.evaluate")
 
@@ -65,15 +66,18 @@ def evaluate_checkpoint(ckpt: str, overrides: Optional[dict] = None, out: Option
     """Compute every metric of ``ckpt`` (a run directory or a checkpoint file); write and return the record."""
     tic = time.perf_counter()
     path = checkpoint_path(ckpt)
+    run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+    out_path = Path(out) if out else run_dir / "metrics.json"
+    validate.check_writable("out", out_path.parent)  # before any work: the record must have somewhere to go
     state = checkpoint.load(path, required=("config", "networks"))
     cfg = run_config(state, overrides or {})
+    validate.check_writable("eval.cache_dir", cache_dir(cfg.eval.get("cache_dir")))
     device = pick_device(cfg.trainer.device)
     bundle = build_data(cfg)
     family = build_family(cfg).to(device)
     checkpoint.restore(family, state["networks"], str(path))
     network, which = sampling_network(family, state)
     evaluator = build_evaluator(cfg, bundle, device)
-    run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
     network.eval()
     samples = evaluator.sample(family, network)
     metrics = evaluator.evaluate(samples)
@@ -89,7 +93,6 @@ def evaluate_checkpoint(ckpt: str, overrides: Optional[dict] = None, out: Option
         "metrics": metrics,
         "seconds": round(time.perf_counter() - tic, 2),
     }
-    out_path = Path(out) if out else run_dir / "metrics.json"
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(record, indent=2) + "\n")
     record["path"] = str(out_path)

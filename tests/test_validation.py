@@ -101,3 +101,19 @@ def test_valid_values_and_additions_pass_the_checks(overrides, compose, tmp_path
     cfg = compose(overrides)
     assert gantrain.cli.check_config(cfg, overrides, tmp_path / "run").steps == cfg.trainer.steps
     assert not (tmp_path / "run").exists()
+
+
+def test_gantrain_eval_refuses_an_out_it_cannot_write_before_any_work(compose, tmp_path, monkeypatch):
+    import gantrain.evaluate
+
+    overrides = [*POINTS, *QUIET]
+    gantrain.cli.train(compose(overrides), tmp_path / "run", overrides)
+    (tmp_path / "afile").write_text("not a folder\n")
+
+    def no_data(cfg):
+        raise AssertionError("the data was built before out= was checked")
+
+    monkeypatch.setattr(gantrain.evaluate, "build_data", no_data)
+    with pytest.raises(ConfigError, match=r"^out='.*afile' cannot be a folder: '.*afile' is a file; choose another out$"):
+        gantrain.evaluate.evaluate_checkpoint(str(tmp_path / "run"), out=str(tmp_path / "afile" / "metrics.json"))
+    assert not (tmp_path / "run" / "metrics.json").exists()
