@@ -11,10 +11,8 @@ import logging
 import os
 import random
 import re
-import shlex
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import Sequence
 
@@ -23,7 +21,6 @@ import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.errors import HydraException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -31,6 +28,7 @@ from gantrain import checkpoint, validate
 from gantrain.data import BatchStream, DataBundle, take
 from gantrain.errors import ConfigError
 from gantrain.families.base import Family
+from gantrain.run_dir import holds_run, resume_command, run_folder
 from gantrain.settings import TrainerSettings
 from gantrain.trainer import Interrupted, NonFiniteLoss, Trainer
 
@@ -50,88 +48,6 @@ def config_dir() -> Path:
     raise FileNotFoundError("gantrain's configs/ folder is missing from this installation")
 
 
-def _fresh_dir(base: str) -> str:
-    """``base``, or ``base-1``, ``base-2`` … if it exists: a new run never lands in an old run's folder."""
-    path, n = Path(base), 0
-    while path.exists():
-        n += 1
-        path = Path(f"{base}-{n}")
-    return str(path)
-
-
-def holds_run(folder) -> bool:
-    """A run has trained in ``folder`` (it has ``checkpoints/``): a new run there is refused."""
-    return (Path(folder) / "checkpoints").exists()
-
-
-def run_folder(resume) -> Path:
-    """The run folder that ``resume=`` names: the folder itself, or the run of its ``checkpoints/last.pt`` file."""
-    path = Path(str(resume))
-    if path.name == "last.pt" and path.parent.name == "checkpoints" and path.is_file():
-        return path.parent.parent
-    return path
-
-
-def _resumable(resume) -> bool:
-    return (run_folder(resume) / "checkpoints" / "last.pt").is_file()
-
-
-def _run_dir(resume) -> str:
-    """``hydra.run.dir``: a new dated folder, or the resumed run's. A ``resume=`` that names no run gets the
-    working directory, which exists: Hydra creates nothing for the run that ``resume_config`` then refuses."""
-    if not resume:
-        return _fresh_dir(time.strftime("outputs/%Y-%m-%d/%H-%M-%S"))
-    return str(run_folder(resume)) if _resumable(resume) else os.getcwd()
-
-
-def _refused_for_its_folder(resume, output_dir: str) -> bool:
-    """A new run in a folder that holds a run, or a ``resume=`` that names no run: ``train`` will refuse it."""
-    return not _resumable(resume) if resume else holds_run(output_dir)
-
-
-def _job_subdir(num, task) -> str:
-    """``hydra.sweep.subdir``: the job number and the values the command line sweeps (``1_minimax_0.0001``),
-    short, flat (``/`` and other odd characters become ``-``) and plain enough to paste after ``resume=``."""
-    parser, swept = OverridesParser.create(), set()
-    for arg in sys.argv[1:]:
-        try:
-            if parser.parse_override(arg).is_sweep_override():
-                swept.add(arg.split("=", 1)[0])
-        except HydraException:  # -m, --config-name …
-            continue
-    values = [item.split("=", 1)[1] for item in task if item.split("=", 1)[0] in swept]
-    return "_".join([str(num), *(re.sub(r"[^A-Za-z0-9_.-]+", "-", v).strip("-")[:40] for v in values)])[:120]
-
-
-def resume_command(run_dir) -> str:
-    """``gantrain resume=<run_dir>`` as a shell line that works when pasted: the path quoted for Hydra's
-    grammar where it needs it (``=``, ``,``, spaces …), then for the shell."""
-    value = str(run_dir)
-    arg = f"resume={value}"
-    try:
-        plain = OverridesParser.create().parse_override(arg).value() == value
-    except HydraException:
-        plain = False
-    if not plain:
-        # in a quoted value Hydra escapes a quote, and the backslashes before a quote or the closing quote
-        quoted = re.sub(r'(\\*)("|$)', lambda m: m.group(1) * 2 + ("\\" + m.group(2) if m.group(2) else ""), value)
-        arg = f'resume="{quoted}"'
-    return f"gantrain {shlex.quote(arg)}"
-
-
-OmegaConf.register_new_resolver("gantrain_run_dir", _run_dir, use_cache=True, replace=True)
-OmegaConf.register_new_resolver("gantrain_fresh_dir", _fresh_dir, use_cache=True, replace=True)
-OmegaConf.register_new_resolver("gantrain_job_subdir", _job_subdir, replace=True)
-# Hydra writes .hydra/ and opens the log before gantrain runs: a resumed run keeps its original record, and a run
-# that will be refused for its folder writes nothing there
-OmegaConf.register_new_resolver("gantrain_output_subdir", lambda resume, out: None if resume or holds_run(out) else ".hydra", replace=True)
-OmegaConf.register_new_resolver(
-    "gantrain_log_file",
-    lambda resume, out: os.devnull if _refused_for_its_folder(resume, out) else str(Path(out) / "gantrain.log"),
-    replace=True,
-)
-
-
 # ------------------------------------------------------------------------------------------ checks
 def _reference_config(cfg: DictConfig, overrides: Sequence[str]) -> DictConfig | None:
     """The config of the same group choices without the command line's values: what each key holds by default
@@ -149,7 +65,7 @@ def _reference_config(cfg: DictConfig, overrides: Sequence[str]) -> DictConfig |
         return compose("train", overrides=choices)
 
 
-def _dry_build(cfg: DictConfig) -> None:
+def _dry_build(cfg: DictConfig) -> Family | None:
     """Make the model on the meta device (no memory, no data): what its constructors refuse from the config alone
     (an image size a model cannot make, a width of 0) is refused before data is built. Other errors of this dry
     run are left to the real build."""
@@ -158,17 +74,18 @@ def _dry_build(cfg: DictConfig) -> None:
         dry.dataset.num_classes = 2
     try:
         with torch.device("meta"):
-            build_family(dry)
+            return build_family(dry)
     except ConfigError:
         raise
     except Exception:  # noqa: BLE001 - the real build reports it
-        pass
+        return None
 
 
 def check_config(cfg: DictConfig, overrides: Sequence[str] = (), run_dir=None) -> TrainerSettings:
     """Every check the composed config allows before data, networks or optimizers exist (gantrain/validate.py);
     the checked trainer settings."""
     validate.check_missing(cfg)
+    validate.check_interpolations(cfg)
     settings = TrainerSettings.from_config(cfg.trainer)
     groups = [p.name for p in config_dir().iterdir() if p.is_dir()]
     validate.check_added_keys(cfg, overrides, groups, extra=[f"optimizer.{k}" for k in PHASE_LR_ALIASES])
@@ -194,7 +111,7 @@ def check_config(cfg: DictConfig, overrides: Sequence[str] = (), run_dir=None) -
         from gantrain.metrics.features import cache_dir
 
         validate.check_writable("eval.cache_dir", cache_dir(cfg.get("eval", {}).get("cache_dir")))
-    _dry_build(cfg)
+    validate.check_batch_statistics(_dry_build(cfg), settings.batch_size)
     return settings
 
 
@@ -270,7 +187,8 @@ def resume_config(cfg: DictConfig, overrides: Sequence[str]) -> tuple[DictConfig
 # ------------------------------------------------------------------------------------------ building
 def _instantiate(node, context: str, hint: str = "", **kwargs):
     """``instantiate(node, **kwargs)``; a constructor's ConfigError passes through Hydra's wrapping unchanged,
-    and its ValueError becomes one ConfigError naming ``context``, the config node and ``hint``."""
+    and its ValueError or TypeError (a value of the wrong kind, e.g. a fraction where a count belongs) becomes one
+    ConfigError naming ``context``, the config node and ``hint``."""
     try:
         return instantiate(node, **kwargs)
     except Exception as err:  # Hydra wraps constructor errors; report the original one
@@ -279,7 +197,7 @@ def _instantiate(node, context: str, hint: str = "", **kwargs):
             cause = cause.__cause__
         if isinstance(cause, ConfigError):
             raise cause from None
-        if isinstance(cause, ValueError):
+        if isinstance(cause, (ValueError, TypeError)):
             keys = re.findall(r"full_key: (\S+)", str(err))  # the config node whose constructor refused
             where = f" ({keys[-1]})" if keys and "." in keys[-1] else ""
             raise ConfigError(f"{context}{where}: {cause}{hint}") from None

@@ -19,7 +19,8 @@ from typing import Any, Iterator, Sequence
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.utils import get_method
 from omegaconf import DictConfig, ListConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import InterpolationResolutionError, OmegaConfBaseException
+from torch import nn
 
 from gantrain.errors import ConfigError
 
@@ -169,3 +170,20 @@ def check_writable(key: str, path) -> None:
         raise ConfigError(f"{key}={str(path)!r} cannot be a folder: {str(here)!r} is a file; choose another {key}")
     if not os.access(here, os.W_OK | os.X_OK):
         raise ConfigError(f"{key}={str(path)!r} is not writable ({str(here)!r} is read-only); choose another {key}")
+
+
+def check_interpolations(cfg: DictConfig) -> None:
+    """Every ``${…}`` resolves: one resolving to no key (``trainer.log_every=${oops}``) is refused naming it."""
+    try:
+        OmegaConf.to_container(cfg, resolve=True)
+    except InterpolationResolutionError as err:
+        raise ConfigError(f"{err.full_key}: {str(err).splitlines()[0]}; give it a value or a ${{key}} that exists") from None
+
+
+def check_batch_statistics(family, batch_size: int) -> None:
+    """Batch norm normalizes by a batch's own statistics, which one sample does not have."""
+    if family is not None and batch_size < 2 and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in family.modules()):
+        raise ConfigError(
+            f"trainer.batch_size={batch_size}: {family.name}'s batch norm needs at least 2 samples per batch; "
+            f"use trainer.batch_size=2 or more"
+        )

@@ -135,6 +135,14 @@ MUTATIONS = [
         old='"kl": FDivergence(lambda v: v, lambda v: torch.exp(v - 1.0)),',
         new='"kl": FDivergence(lambda v: v, lambda v: torch.exp(v - 1.05)),',
     ),
+    Mutation(
+        name="sixteen_bit_read_as_eight",
+        description="16-bit greyscale images divided by 255 (all white), as before issue 17",
+        file="gantrain/data/images.py",
+        tests=["tests/test_image_modes.py"],
+        old="65535 if img.mode in SIXTEEN_BIT",
+        new="255 if img.mode in SIXTEEN_BIT",
+    ),
     # ------------------------------------------------------------------ the loop contract (issue 12)
     Mutation(
         name="accumulation_sums_gradients",
@@ -374,11 +382,11 @@ MUTATIONS = [
     ),
     Mutation(
         name="folder_images_not_normalized",
-        description="image-folder pixels left in [0, 1] (no Normalize(0.5, 0.5))",
-        file="gantrain/data/folder.py",
-        tests=[f"{DATA}::test_image_folder_pixels_are_scaled_to_minus_one_one"],
-        old="transforms.Normalize([0.5] * channels, [0.5] * channels),",
-        new="transforms.Normalize([0.0] * channels, [1.0] * channels),",
+        description="image-folder pixels left in [0, 1] (not mapped to [-1, 1])",
+        file="gantrain/data/images.py",
+        tests=[f"{DATA}::test_image_folder_pixels_are_scaled_to_minus_one_one", "tests/test_image_modes.py"],
+        old="x.transpose(2, 0, 1))) * 2 - 1",
+        new="x.transpose(2, 0, 1)))",
     ),
     Mutation(
         name="digits_heldout_overlaps_train",

@@ -22,6 +22,7 @@ import torch
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 import gantrain.cli
+import gantrain.run_dir
 from gantrain import checkpoint
 from gantrain.checkpoint import WriteError
 
@@ -252,7 +253,7 @@ def test_a_sweeps_job_folders_are_short_flat_and_named_by_the_swept_values(conso
     ],
 )
 def test_the_printed_resume_command_works_when_pasted(path):
-    command = gantrain.cli.resume_command(path)
+    command = gantrain.run_dir.resume_command(path)
     program, arg = shlex.split(command)  # what the shell hands gantrain
     assert program == "gantrain"
     override = OverridesParser.create().parse_override(arg)  # what Hydra makes of it

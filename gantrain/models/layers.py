@@ -71,6 +71,8 @@ class MinibatchStdDev(nn.Module):
 
     def __init__(self, group_size: int = 4):
         super().__init__()
+        if not isinstance(group_size, int) or isinstance(group_size, bool) or group_size < 1:
+            raise ValueError(f"minibatch_stddev={group_size!r} is a group size: use a positive integer (0 = off)")
         self.group_size = group_size
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -93,6 +95,9 @@ class MinibatchDiscrimination(nn.Module):
 
     def __init__(self, in_features: int, out_features: int, kernel_dim: int = 5):
         super().__init__()
+        for key, value in (("minibatch_features", out_features), ("minibatch_kernel_dim", kernel_dim)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{key}={value!r} must be a positive integer")
         self.out_features, self.kernel_dim = out_features, kernel_dim
         self.T = nn.Parameter(torch.randn(in_features, out_features * kernel_dim) * 0.1)
 
