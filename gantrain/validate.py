@@ -56,6 +56,8 @@ def _leaves(node, prefix: str = "") -> Iterator[tuple[str, Any, bool]]:
                 yield full, value, interpolation
             elif isinstance(value, ListConfig):  # a list built of interpolations is checked where they point
                 yield full, [*value], any(OmegaConf.is_interpolation(value, i) for i in range(len(value)))
+            elif len(value) == 0:  # an empty mapping is a value of its own ({} where a number belongs)
+                yield full, {}, interpolation
             else:
                 yield from _leaves(value, f"{full}.")
         else:
@@ -91,6 +93,9 @@ def check_values(cfg: DictConfig, reference: DictConfig | None) -> None:
     for key, value, interpolation in _leaves(cfg):
         if interpolation or key.startswith("trainer.") or _free_form(key):
             continue
+        parent = key.rsplit(".", 1)[0]
+        if parent != key and _is_number(defaults.get(parent)):
+            raise ConfigError(f"{parent} must be a number (the default is {defaults[parent]}), not a mapping")
         name = key.rsplit(".", 1)[-1]
         if name == "seed" and value is not None:
             if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_SEED:

@@ -96,6 +96,24 @@ CASES = {
     ),
     "unknown_eval_key": (fixed(*POINTS, "+eval.seeds=1"), r"eval.seeds is not a setting gantrain reads; did you mean eval.seed\?"),
     "unknown_trainer_key": (fixed(*POINTS, "+trainer.foo=1"), r"^trainer.foo is not a trainer setting; known: accumulate"),
+    # found by tests/test_fuzz_overrides.py
+    "batch_of_one_with_batch_norm": (
+        fixed("model.generator.width=8", "model.discriminator.width=8", "trainer.batch_size=1"),
+        r"^trainer.batch_size=1: dcgan's batch norm needs at least 2 samples per batch; use trainer.batch_size=2 or more$",
+    ),
+    "interpolation_to_no_key": (fixed(*POINTS, "trainer.log_every=${oops}"), r"^trainer.log_every: .*oops.*give it a value or a"),
+    "fraction_for_a_group_size": (
+        fixed(*POINTS, "model.discriminator.minibatch_stddev=0.5"),
+        r"\(model.discriminator\): minibatch_stddev=0.5 is a group size: use a positive integer",
+    ),
+    "mapping_for_a_number": (
+        fixed(*POINTS, "dataset.source.std={}"),
+        r"^dataset.source.std=\{\} must be a number \(the default is 0.05\)$",
+    ),
+    "nested_mapping_for_a_number": (
+        fixed(*POINTS, "dataset.source.std={a:1}"),
+        r"^dataset.source.std must be a number \(the default is 0.05\), not a mapping$",
+    ),
     # folders that would be written
     "cache_dir_under_a_file": (cache_under_a_file, r"^eval.cache_dir='.*afile/cache' cannot be a folder: '.*afile' is a file"),
 }
