@@ -93,7 +93,7 @@ def check_config(cfg: DictConfig, overrides: Sequence[str] = (), run_dir=None) -
     if cfg.dataset.kind == "image":
         for key in ("channels", "image_size"):
             value = cfg.dataset[key]
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if not validate.is_positive_int(value):
                 raise ConfigError(f"dataset.{key}={value!r} must be a positive integer")
     per_phase = cfg.optimizer.get("per_phase") or {}
     rates = {
@@ -101,7 +101,7 @@ def check_config(cfg: DictConfig, overrides: Sequence[str] = (), run_dir=None) -
         **{f"per_phase.{p}.lr": options.get("lr") for p, options in per_phase.items()},
     }
     for key, value in rates.items():
-        if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0):
+        if value is not None and not (validate.is_number(value) and value > 0):
             raise ConfigError(f"optimizer.{key}={value} must be a positive learning rate")
     validate.check_image_size(cfg)
     pick_device(settings.device)

@@ -15,13 +15,14 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
 from gantrain.errors import ConfigError
+from gantrain.validate import is_number, is_positive_int
 
 NAN_POLICIES = ("stop", "skip")
 AMP_DTYPES = ("bfloat16", "float16")
 
 
 def _positive_int(key: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+    if not is_positive_int(value):
         raise ConfigError(f"trainer.{key}={value!r} must be a positive integer")
 
 
@@ -67,7 +68,7 @@ class TrainerSettings:
     def __post_init__(self):
         for f in fields(self):  # the declared type first: a number is a number, a flag a flag
             value = getattr(self, f.name)
-            if f.type == "float" and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            if f.type == "float" and not is_number(value):
                 raise ConfigError(f"trainer.{f.name}={value!r} must be a number (the default is {f.default})")
             if f.type in ("bool", "str") and type(value).__name__ != f.type:
                 raise ConfigError(f"trainer.{f.name}={value!r} must be {'true or false' if f.type == 'bool' else 'a name'}")

@@ -64,11 +64,12 @@ def _leaves(node, prefix: str = "") -> Iterator[tuple[str, Any, bool]]:
             yield full, OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value, interpolation
 
 
-def _is_number(value) -> bool:
+def is_number(value) -> bool:
+    """An int or float (a YAML true/false is a bool, not a number)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _is_positive_int(value) -> bool:
+def is_positive_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
@@ -94,7 +95,7 @@ def check_values(cfg: DictConfig, reference: DictConfig | None) -> None:
         if interpolation or key.startswith("trainer.") or _free_form(key):
             continue
         parent = key.rsplit(".", 1)[0]
-        if parent != key and _is_number(defaults.get(parent)):
+        if parent != key and is_number(defaults.get(parent)):
             raise ConfigError(f"{parent} must be a number (the default is {defaults[parent]}), not a mapping")
         name = key.rsplit(".", 1)[-1]
         if name == "seed" and value is not None:
@@ -109,15 +110,15 @@ def check_values(cfg: DictConfig, reference: DictConfig | None) -> None:
         if isinstance(default, bool):
             if not isinstance(value, bool):
                 raise ConfigError(f"{key}={value!r} must be true or false")
-        elif _is_number(default):
-            if not _is_number(value):
+        elif is_number(default):
+            if not is_number(value):
                 raise ConfigError(f"{key}={value!r} must be a number (the default is {default})")
-            if isinstance(default, int) and default > 0 and name not in ZERO_ALLOWED and not _is_positive_int(value):
+            if isinstance(default, int) and default > 0 and name not in ZERO_ALLOWED and not is_positive_int(value):
                 raise ConfigError(f"{key}={value!r} must be a positive integer (the default is {default})")
-        elif isinstance(default, list) and default and all(_is_number(v) for v in default):
-            if not isinstance(value, list) or not all(_is_number(v) for v in value):
+        elif isinstance(default, list) and default and all(is_number(v) for v in default):
+            if not isinstance(value, list) or not all(is_number(v) for v in value):
                 raise ConfigError(f"{key}={value!r} must be a list of numbers, e.g. {key}={default}")
-            if all(_is_positive_int(v) for v in default) and not all(_is_positive_int(v) for v in value):
+            if all(is_positive_int(v) for v in default) and not all(is_positive_int(v) for v in value):
                 raise ConfigError(f"{key}={value} must hold positive integers, e.g. {key}={default}")
 
 
