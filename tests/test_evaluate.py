@@ -101,7 +101,7 @@ def test_the_best_checkpoint_follows_the_metric_direction(compose, tmp_path, mon
             self.name, self.values = name, iter(values)
             self.extractor = type("E", (), {"name": "classifier"})()
 
-        def metric_names(self):
+        def metric_names(self, family=None):
             return [self.name]
 
         def sample(self, family, network):

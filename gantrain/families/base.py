@@ -94,6 +94,13 @@ class Family(nn.Module):
         """Samples from ``inputs``, using ``network`` (e.g. the EMA copy) in place of the sampling network."""
         raise NotImplementedError
 
+    def targets(self, inputs: dict, heldout: Optional[dict] = None) -> dict:
+        """What the samples generated from ``inputs`` should be, for the paired metrics (gantrain/metrics/paired.py):
+        ``image``, the ground truth of each sample (a translation's held-out target); ``mask``, where it counts
+        (an inpainting hole; else everywhere); ``label``, the class each sample should show (a conditional
+        model's class, a translation's preserved class or target domain). None of them by default."""
+        return {}
+
     def previews(self, network: nn.Module, inputs: dict, heldout: dict) -> dict[str, Tensor]:
         """Extra named previews beside the samples (reconstructions, input | output | target rows, …); none by
         default. ``network`` is the sampling network (EMA copy if any) in eval mode, ``heldout`` the batch the

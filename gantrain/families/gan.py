@@ -177,5 +177,9 @@ class GANFamily(Family):
             inputs[self.condition] = heldout[self.condition]
         return inputs
 
+    def targets(self, inputs: dict, heldout: Optional[dict] = None) -> dict:
+        """A class-conditional model's samples should show the class they were drawn for."""
+        return {"label": inputs["label"]} if self.condition == "label" else {}
+
     def generate(self, inputs: dict, network: Optional[nn.Module] = None) -> Tensor:
         return self.sampling_network(network)(inputs["z"], inputs.get(self.condition) if self.condition else None)

@@ -5,6 +5,9 @@ dataset + extractor) give ``FID/<ext>``, ``IS/<ext>`` (when the extractor has lo
 ``precision/<ext>``, ``recall/<ext>``, ``density/<ext>``, ``coverage/<ext>``, and with the dataset's own
 classifier ``class_KL/<ext>`` (predicted-class histogram against uniform) and ``accuracy/<ext>`` (its
 held-out accuracy). ``memorization`` compares generated samples with their nearest training images.
+Where the family says what each sample should be (``Family.targets``: a translation's held-out target, an
+inpainting hole, a class), the paired metrics of gantrain/metrics/paired.py: ``L1/pixels``, ``PSNR/pixels``,
+``SSIM/pixels`` (and ``L1/hole``, ``PSNR/hole``), and ``class_accuracy/<ext>``.
 Points drawn from a known Gaussian mixture (ring8, grid25): ``modes/captured``, ``modes/hq_fraction`` and
 ``modes/reverse_kl`` (PacGAN's definitions, gantrain/metrics/modes.py).
 """
@@ -26,6 +29,7 @@ from gantrain.metrics.features import Extractor, cache_dir, dataset_features, sa
 from gantrain.metrics.frechet import GaussianStats, frechet_distance, gaussian_stats
 from gantrain.metrics.manifold import density_coverage, precision_recall
 from gantrain.metrics.modes import mode_coverage
+from gantrain.metrics.paired import class_accuracy, paired_scores
 from gantrain.metrics.scores import class_histogram_kl, inception_score, kernel_inception_distance
 from gantrain.visualize import memorization_figures
 
@@ -33,8 +37,23 @@ log = logging.getLogger(__name__)
 Tensor = torch.Tensor
 
 # metric name prefixes where larger is better; every other metric is better smaller
-HIGHER_IS_BETTER = ("IS/", "precision/", "recall/", "density/", "coverage/", "accuracy/", "modes/captured", "modes/hq_fraction")
-IMAGE_METRICS = ("FID", "IS", "KID", "precision", "recall", "density", "coverage", "class_KL", "accuracy", "memorization")
+HIGHER_IS_BETTER = (
+    "IS/",
+    "precision/",
+    "recall/",
+    "density/",
+    "coverage/",
+    "accuracy/",
+    "modes/captured",
+    "modes/hq_fraction",
+    "PSNR/",
+    "SSIM/",
+    "class_accuracy/",
+)
+# of the samples' features; then of samples against their targets (Family.targets): pixels, and the class
+FEATURE_METRICS = ("FID", "IS", "KID", "precision", "recall", "density", "coverage", "class_KL", "accuracy", "memorization")
+PIXEL_METRICS = ("L1", "PSNR", "SSIM")
+IMAGE_METRICS = (*FEATURE_METRICS, *PIXEL_METRICS, "class_accuracy")
 POINT_METRICS = ("modes/captured", "modes/hq_fraction", "modes/reverse_kl")
 # what eval.metrics may list: an image metric's name in lower case, or ``modes`` for the three point metrics
 CHOICES = tuple(m.lower() for m in IMAGE_METRICS) + ("modes",)
@@ -95,6 +114,7 @@ class Evaluator:
             raise ConfigError(f"eval.metrics lists {unknown[0]!r}; choose from {', '.join(CHOICES)} (null: all that apply)")
         self.selected = set(metrics) if metrics else set(CHOICES)
         self._heldout: Optional[dict] = None
+        self._targets: dict = {}
         self._features: dict[str, tuple[Tensor, Optional[Tensor]]] = {}
         self._real_stats: Optional[GaussianStats] = None
 
@@ -106,11 +126,19 @@ class Evaluator:
         """Whether ``eval.metrics`` selects ``metric`` (an IMAGE_METRICS name, or ``modes``)."""
         return metric.lower() in self.selected
 
-    def metric_names(self) -> list[str]:
-        """Names ``evaluate`` (and ``memorization``) can return."""
-        if self.images:
-            return [f"{m}/{self.extractor.name}" for m in IMAGE_METRICS if self.wants(m)]
-        return list(POINT_METRICS) if self.wants("modes") else []
+    def metric_names(self, family=None) -> list[str]:
+        """Names ``evaluate`` (and ``memorization``) can return for samples of ``family`` (the paired ones
+        where its ``targets`` say what the samples should be; without a family, those of the last ``sample``)."""
+        if not self.images:
+            return list(POINT_METRICS) if self.wants("modes") else []
+        names = [f"{m}/{self.extractor.name}" for m in FEATURE_METRICS if self.wants(m)]
+        targets = self._targets if family is None else family.targets(*self._inputs(family, 2))
+        if "image" in targets:
+            holes = ("L1", "PSNR") if "mask" in targets else ()
+            names += [f"{m}/pixels" for m in PIXEL_METRICS if self.wants(m)] + [f"{m}/hole" for m in holes if self.wants(m)]
+        if "label" in targets and self.wants("class_accuracy") and self.extractor.predicts_dataset_classes:
+            names.append(f"class_accuracy/{self.extractor.name}")
+        return names
 
     # ------------------------------------------------------------------ data
     def split_features(self, split: str) -> tuple[Tensor, Optional[Tensor]]:
@@ -139,13 +167,20 @@ class Evaluator:
         return self._real_stats
 
     # ------------------------------------------------------------------ samples
+    def _inputs(self, family, n: int) -> tuple[dict, dict]:
+        """The first ``n`` of the fixed seeded inputs (and the held-out batch they were made from)."""
+        if self._heldout is None:
+            self._heldout = take(self.bundle.heldout, self.num_samples)
+        heldout = {k: v[:n] for k, v in self._heldout.items()}
+        return family.fixed_inputs(n, torch.Generator().manual_seed(self.seed), heldout), heldout
+
     @torch.no_grad()
     def sample(self, family, network=None) -> Tensor:
         """``num_samples`` samples of ``family`` (from ``network``, e.g. the EMA copy, in the caller's mode)
-        drawn from inputs seeded by ``seed``: every evaluation of a run sees the same latents."""
-        if self._heldout is None:
-            self._heldout = take(self.bundle.heldout, self.num_samples)
-        inputs = family.fixed_inputs(self.num_samples, torch.Generator().manual_seed(self.seed), self._heldout)
+        drawn from inputs seeded by ``seed``: every evaluation of a run sees the same latents. What the samples
+        should be (``family.targets``) is kept for the paired metrics of ``evaluate``."""
+        inputs, heldout = self._inputs(family, self.num_samples)
+        self._targets = {k: v.cpu() if isinstance(v, Tensor) else v for k, v in family.targets(inputs, heldout).items()}
         out = []
         for start in range(0, self.num_samples, self.batch_size):
             chunk = to_device({k: v[start : start + self.batch_size] for k, v in inputs.items()}, family.device)
@@ -177,7 +212,21 @@ class Evaluator:
             out["class_KL"] = class_histogram_kl(logits)
         if self.wants("accuracy") and hasattr(self.extractor, "accuracy"):
             out["accuracy"] = float(self.extractor.accuracy)
-        return {f"{k}/{self.extractor.name}": v for k, v in out.items() if self.wants(k)}
+        labels = self._targets.get("label")
+        if self.wants("class_accuracy") and labels is not None and logits is not None and self.extractor.predicts_dataset_classes:
+            out["class_accuracy"] = class_accuracy(logits, labels[: len(samples)])
+        out = {f"{k}/{self.extractor.name}": v for k, v in out.items() if self.wants(k)}
+        return {**out, **self.paired(samples)}
+
+    def paired(self, samples: Tensor) -> dict[str, float]:
+        """The pixel metrics of ``samples`` against the images the last ``sample`` call's targets name."""
+        target = self._targets.get("image")
+        if target is None or not any(self.wants(m) for m in PIXEL_METRICS):
+            return {}
+        mask = self._targets.get("mask")
+        scores = paired_scores(samples, target[: len(samples)].to(samples.dtype), None if mask is None else mask[: len(samples)])
+        named = {(k if "/" in k else f"{k}/pixels"): v for k, v in scores.items()}
+        return {k: v for k, v in named.items() if self.wants(k.split("/")[0])}
 
     def memorization(self, samples: Tensor, out_dir: Optional[Path] = None, writer=None, step: int = 0) -> dict[str, float]:
         """Nearest training neighbours of generated images in feature space.
@@ -252,17 +301,19 @@ def build_evaluator(cfg, bundle: DataBundle, device="cpu") -> Evaluator:
     )
 
 
-def best_metric_name(cfg, evaluator: Evaluator) -> Optional[str]:
+def best_metric_name(cfg, evaluator: Evaluator, family=None) -> Optional[str]:
     """``eval.best_metric`` as a full metric name: a bare image metric (``FID``) gets the extractor's
-    name; null means FID for images and modes/reverse_kl for points (none when eval.metrics leaves it out).
-    Unknown names are a ConfigError."""
+    name (a bare pixel metric, ``PSNR``, gets ``pixels``); null means FID for images and modes/reverse_kl for
+    points (none when eval.metrics leaves it out). Names not among ``evaluator.metric_names(family)`` are a
+    ConfigError."""
     name = cfg.eval.get("best_metric")
     if name is None:
         name = "FID" if evaluator.images else "modes/reverse_kl"
         if name.split("/")[0].lower() not in evaluator.selected:  # eval.metrics left it out: no best checkpoint
             return None
     if evaluator.images and "/" not in name:
-        name = f"{name}/{evaluator.extractor.name}"
-    if name not in evaluator.metric_names():
-        raise ConfigError(f"eval.best_metric={name!r} is not a metric of this run; choose one of {', '.join(evaluator.metric_names())}")
+        name = f"{name}/{'pixels' if name in PIXEL_METRICS else evaluator.extractor.name}"
+    names = evaluator.metric_names(family)
+    if name not in names:
+        raise ConfigError(f"eval.best_metric={name!r} is not a metric of this run; choose one of {', '.join(names)}")
     return name
