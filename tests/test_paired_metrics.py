@@ -113,3 +113,20 @@ def test_a_class_conditional_gan_is_scored_on_the_class_it_was_asked_for():
 
     evaluator = Evaluator(bundle, Reader(nn.Identity(), "reader"), num_samples=20, batch_size=10, metrics=["class_accuracy"])
     assert evaluator.evaluate(evaluator.sample(family)) == {"class_accuracy/reader": 1.0}
+
+
+def test_without_an_extractor_only_the_pixel_metrics_are_computed_and_psnr_picks_the_best_checkpoint():
+    from gantrain.metrics.extractors import build_extractor
+
+    assert build_extractor("none") is None and build_extractor(None) is None
+    heldout = colour_pairs(12, seed=3)
+    bundle = DataBundle(train=heldout, heldout=heldout, spec=DataSpec("image", (3, 8, 8)))
+    evaluator = Evaluator(bundle, None, num_samples=12, batch_size=4)
+    family = PairedColorizer()
+    assert evaluator.metric_names(family) == ["L1/pixels", "PSNR/pixels", "SSIM/pixels"]
+    samples = evaluator.sample(family)
+    assert sorted(evaluator.evaluate(samples)) == ["L1/pixels", "PSNR/pixels", "SSIM/pixels"]
+    assert evaluator.memorization(samples) == {}
+    cfg = type("Cfg", (), {"eval": {"best_metric": None}})()
+    assert best_metric_name(cfg, evaluator, family) == "PSNR/pixels"
+    assert best_metric_name(cfg, evaluator, Colorizer()) is None  # nothing to pick by

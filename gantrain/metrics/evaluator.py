@@ -71,7 +71,8 @@ def nearest_neighbours(queries: Tensor, reference: Tensor, k: int = 1, chunk: in
 
 class Evaluator:
     """Metrics of generated samples against ``bundle``'s held-out split, in the feature space of
-    ``extractor`` (images), or against ``bundle.mixture`` (points; ``extractor`` is then None).
+    ``extractor`` (images; None gives the paired pixel metrics only, ``eval.features=none``), or against
+    ``bundle.mixture`` (points; ``extractor`` is then None).
 
     ``sample(family, network)`` draws ``num_samples`` from fixed seeded inputs; ``evaluate(samples)``
     returns {metric name: value}; ``memorization(samples, out_dir)`` saves the nearest-neighbour grid and
@@ -98,8 +99,6 @@ class Evaluator:
         dataset_key: Optional[str] = None,
         metrics: Optional[list[str]] = None,
     ):
-        if bundle.spec.kind == "image" and extractor is None:
-            raise ConfigError("image metrics need a feature extractor (eval.features)")
         if bundle.spec.kind == "points" and bundle.mixture is None:
             raise ConfigError("this point dataset has no known mixture: no metric applies (set trainer.eval_every=0)")
         self.bundle, self.extractor = bundle, extractor
@@ -131,13 +130,14 @@ class Evaluator:
         where its ``targets`` say what the samples should be; without a family, those of the last ``sample``)."""
         if not self.images:
             return list(POINT_METRICS) if self.wants("modes") else []
-        names = [f"{m}/{self.extractor.name}" for m in FEATURE_METRICS if self.wants(m)]
+        ext = self.extractor
+        names = [f"{m}/{ext.name}" for m in FEATURE_METRICS if self.wants(m)] if ext is not None else []
         targets = self._targets if family is None else family.targets(*self._inputs(family, 2))
         if "image" in targets:
             holes = ("L1", "PSNR") if "mask" in targets else ()
             names += [f"{m}/pixels" for m in PIXEL_METRICS if self.wants(m)] + [f"{m}/hole" for m in holes if self.wants(m)]
-        if "label" in targets and self.wants("class_accuracy") and self.extractor.predicts_dataset_classes:
-            names.append(f"class_accuracy/{self.extractor.name}")
+        if "label" in targets and self.wants("class_accuracy") and ext is not None and ext.predicts_dataset_classes:
+            names.append(f"class_accuracy/{ext.name}")
         return names
 
     # ------------------------------------------------------------------ data
@@ -195,6 +195,12 @@ class Evaluator:
                 return {}
             m = mode_coverage(samples, self.bundle.mixture)
             return {"modes/captured": float(m["modes"]), "modes/hq_fraction": m["hq_fraction"], "modes/reverse_kl": m["reverse_kl"]}
+        return {**self.feature_metrics(samples), **self.paired(samples)}
+
+    def feature_metrics(self, samples: Tensor) -> dict[str, float]:
+        """The selected metrics of the samples' features (none without an extractor)."""
+        if self.extractor is None:
+            return {}
         real, _ = self.split_features("heldout")
         fake, logits = self.extractor.extract(samples, self.batch_size)
         out = {}
@@ -215,8 +221,7 @@ class Evaluator:
         labels = self._targets.get("label")
         if self.wants("class_accuracy") and labels is not None and logits is not None and self.extractor.predicts_dataset_classes:
             out["class_accuracy"] = class_accuracy(logits, labels[: len(samples)])
-        out = {f"{k}/{self.extractor.name}": v for k, v in out.items() if self.wants(k)}
-        return {**out, **self.paired(samples)}
+        return {f"{k}/{self.extractor.name}": v for k, v in out.items() if self.wants(k)}
 
     def paired(self, samples: Tensor) -> dict[str, float]:
         """The pixel metrics of ``samples`` against the images the last ``sample`` call's targets name."""
@@ -235,7 +240,7 @@ class Evaluator:
         distance (well below 1: samples closer to the training set than new real data is, a sign of copying),
         and saves the figures of ``gantrain.visualize.memorization_figures`` under ``out_dir`` and to
         ``writer``. Nothing for points, or when eval.metrics leaves it out."""
-        if not self.images or not self.wants("memorization"):
+        if not self.images or self.extractor is None or not self.wants("memorization"):
             return {}
         train, _ = self.split_features("train")
         heldout, _ = self.split_features("heldout")
@@ -303,13 +308,15 @@ def build_evaluator(cfg, bundle: DataBundle, device="cpu") -> Evaluator:
 
 def best_metric_name(cfg, evaluator: Evaluator, family=None) -> Optional[str]:
     """``eval.best_metric`` as a full metric name: a bare image metric (``FID``) gets the extractor's
-    name (a bare pixel metric, ``PSNR``, gets ``pixels``); null means FID for images and modes/reverse_kl for
-    points (none when eval.metrics leaves it out). Names not among ``evaluator.metric_names(family)`` are a
+    name (a bare pixel metric, ``PSNR``, gets ``pixels``); null means FID for images (PSNR without an
+    extractor) and modes/reverse_kl for points (none when eval.metrics leaves it out or the run has no such metric). Names not among ``evaluator.metric_names(family)`` are a
     ConfigError."""
     name = cfg.eval.get("best_metric")
     if name is None:
-        name = "FID" if evaluator.images else "modes/reverse_kl"
+        name = ("FID" if evaluator.extractor is not None else "PSNR") if evaluator.images else "modes/reverse_kl"
         if name.split("/")[0].lower() not in evaluator.selected:  # eval.metrics left it out: no best checkpoint
+            return None
+        if evaluator.extractor is None and "PSNR/pixels" not in evaluator.metric_names(family):
             return None
     if evaluator.images and "/" not in name:
         name = f"{name}/{'pixels' if name in PIXEL_METRICS else evaluator.extractor.name}"

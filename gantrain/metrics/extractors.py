@@ -15,23 +15,26 @@ from gantrain.metrics.features import Extractor, InceptionExtractor, ModuleExtra
 
 def build_extractor(
     features, *, bundle=None, dataset_key: Optional[str] = None, eval_cfg=None, device: torch.device | str = "cpu"
-) -> Extractor:
-    """The extractor ``features`` names (``"classifier"``, ``"inception"``) or instantiates (a mapping with
-    ``_target_``, and optionally ``name``), on ``device``. ``eval_cfg`` supplies the extractors' settings
+) -> Optional[Extractor]:
+    """The extractor ``features`` names (``"classifier"``, ``"inception"``; ``"none"`` or null: none, so only the
+    paired pixel metrics are computed) or instantiates (a mapping with ``_target_``, and optionally ``name``), on
+    ``device``. ``eval_cfg`` supplies the extractors' settings
     (``classifier``, ``inception_weights``, ``inception_download``, ``cache_dir``)."""
     eval_cfg = OmegaConf.create(eval_cfg or {})
+    if features is None or features == "none":
+        return None
     if isinstance(features, str) and features == "classifier":
         if bundle is None or bundle.spec.num_classes < 2:
             raise ConfigError(
                 "eval.features=classifier trains on the dataset's labels, but this dataset has none: "
-                "use eval.features=inception or a {_target_: …} module"
+                "use eval.features=inception, a {_target_: …} module or none (pixel metrics of paired data only)"
             )
         settings = OmegaConf.to_container(eval_cfg.get("classifier") or OmegaConf.create(), resolve=True)
         extractor = load_or_train_classifier(bundle, dataset_key, settings, cache_dir(eval_cfg.get("cache_dir")), device)
     elif isinstance(features, str) and features == "inception":
         extractor = InceptionExtractor(eval_cfg.get("inception_weights"), bool(eval_cfg.get("inception_download", True)))
     elif isinstance(features, str):
-        raise ConfigError(f"eval.features={features!r}: use classifier, inception or a {{_target_: …}} module")
+        raise ConfigError(f"eval.features={features!r}: use classifier, inception, none or a {{_target_: …}} module")
     else:
         node = OmegaConf.create(features)
         if "_target_" not in node:
