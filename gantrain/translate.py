@@ -1,0 +1,151 @@
+"""The ``gantrain-translate`` command: translate a folder of images with a trained image-to-image model.
+
+    gantrain-translate ckpt=RUN input=photos/ output=translated/
+    gantrain-translate ckpt=RUN input=testB/ output=out/ direction=BtoA        CycleGAN, the other way
+    gantrain-translate ckpt=RUN input=faces/ output=out/ domain=2               StarGAN, into one domain
+
+Each input is read as the run's data was (gantrain/data/images.py: any Pillow mode, resized and centre-cropped
+to the model's size, the input domain's channels) and written under the same file name in ``output``, by the
+EMA generator when the run kept one. Nothing is overwritten: an output file that exists already stops the
+command before any work. Files that cannot be read are listed and skipped. Other ``key=value`` arguments are
+options of the family's ``translate`` (``direction``, ``domain``) or config overrides (``trainer.device``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+import torch
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from PIL import Image
+from torchvision.utils import save_image
+
+from gantrain import checkpoint
+from gantrain.cli import build_family, pick_device
+from gantrain.data.images import EXTENSIONS, read_image
+from gantrain.errors import ConfigError
+from gantrain.evaluate import checkpoint_path, run_config, sampling_network
+
+log = logging.getLogger("gantrain.translate")
+USAGE = (
+    "usage: gantrain-translate ckpt=<run dir or checkpoint> input=<folder> output=<folder> [direction=AtoB|BtoA] [domain=K] [key=value …]"
+)
+OPTIONS = ("direction", "domain")  # handed to the family's translate()
+
+
+def plan(input_dir: Path, output_dir: Path) -> list[tuple[Path, Path]]:
+    """(input file, output file) for every image file of ``input_dir`` (extensions in any case), sorted; refused
+    when the folder is missing or empty, or when any output file exists already."""
+    if not input_dir.is_dir():
+        raise ConfigError(f"input={str(input_dir)!r} is not a folder: pass the folder of images to translate")
+    files = sorted(p for p in input_dir.iterdir() if p.is_file() and p.suffix.lower() in EXTENSIONS)
+    if not files:
+        raise ConfigError(f"input={str(input_dir)!r} holds no image file ({', '.join(EXTENSIONS)})")
+    pairs = [(p, output_dir / p.name) for p in files]
+    existing = [out for _, out in pairs if out.exists()]
+    if existing:
+        raise ConfigError(
+            f"{len(existing)} output file(s) exist already, e.g. {existing[0]}: nothing is overwritten; choose an empty output folder"
+        )
+    if output_dir.resolve() == input_dir.resolve():
+        raise ConfigError("output= is the input folder: choose another folder (file names are kept)")
+    return pairs
+
+
+def write(image: torch.Tensor, out: Path) -> None:
+    """Save ``image`` ([-1, 1]) in the format its name says, through a temporary file renamed into place, so an
+    interrupted command leaves no partial image."""
+    partial = out.with_name(f".{out.name}.partial")
+    try:
+        save_image((image.clamp(-1, 1) + 1) / 2, partial, format=Image.registered_extensions()[out.suffix.lower()])
+        os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def translate_folder(ckpt: str, input_dir: str, output_dir: str, options: dict, overrides: dict, batch_size: int = 16) -> dict:
+    """Translate every image of ``input_dir`` into ``output_dir``; returns counts and the skipped files."""
+    path = checkpoint_path(ckpt)
+    pairs = plan(Path(input_dir), Path(output_dir))
+    state = checkpoint.load(path, required=("config", "networks"))
+    cfg = run_config(state, overrides)
+    family = build_family(cfg).to(pick_device(cfg.trainer.device))
+    if not hasattr(family, "translate"):
+        raise ConfigError(f"model={cfg.model.name} does not translate images: gantrain-translate needs an image-to-image model")
+    checkpoint.restore(family, state["networks"], str(path))
+    network, which = sampling_network(family, state)
+    network.eval()
+    channels = cfg.dataset.get("source_channels") or cfg.dataset.channels
+    size = cfg.dataset.image_size
+    skipped, written = [], 0
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    for start in range(0, len(pairs), batch_size):
+        images, outs = [], []
+        for source, out in pairs[start : start + batch_size]:
+            try:
+                images.append(read_image(source, channels, size))
+                outs.append(out)
+            except (OSError, ValueError) as err:
+                skipped.append(f"{source.name} ({err})")
+        if not images:
+            continue
+        with torch.no_grad():
+            result = family.translate(torch.stack(images).to(family.device), network, **options).float().cpu()
+        for image, out in zip(result, outs):
+            write(image, out)
+            written += 1
+    return {"written": written, "skipped": skipped, "network": which, "model": cfg.model.name, "output": str(output_dir)}
+
+
+def parse_args(argv: Sequence[str]) -> tuple[dict, dict, dict]:
+    """The command's own arguments (ckpt, input, output, batch_size), the family's options and config overrides."""
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(argv))
+    except Exception as err:
+        raise ConfigError(f"cannot parse the arguments: {str(err).splitlines()[0]}") from None
+    own, options, overrides = {}, {}, {}
+    for o in parsed:
+        key, value = o.key_or_group, o.value()
+        if key in ("ckpt", "input", "output", "batch_size"):
+            own[key] = value
+        elif key in OPTIONS:
+            options[key] = value
+        else:
+            overrides[key] = value
+    missing = [k for k in ("ckpt", "input", "output") if k not in own]
+    if missing:
+        raise ConfigError(f"{missing[0]}= is required; {USAGE}")
+    batch = own.get("batch_size", 16)
+    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
+        raise ConfigError(f"batch_size={batch!r} must be a positive integer")
+    return own, options, overrides
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Exit codes: 0 done (also for ``--help``); 2 bad input; 130 Ctrl-C."""
+    logging.basicConfig(level=logging.INFO, format="[%(name)s] %(message)s")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if {"-h", "--help"} & set(argv):
+        print(f"{USAGE}\n\n{__doc__.strip()}")
+        return
+    try:
+        own, options, overrides = parse_args(argv)
+        done = translate_folder(str(own["ckpt"]), str(own["input"]), str(own["output"]), options, overrides, own.get("batch_size", 16))
+    except ConfigError as err:
+        print(f"gantrain-translate: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("gantrain-translate: SIGINT received: stopped; the files written so far are complete", file=sys.stderr)
+        sys.exit(130)
+    for line in done["skipped"]:
+        print(f"gantrain-translate: skipped {line}", file=sys.stderr)
+    print(f"{done['model']}: wrote {done['written']} image(s) to {done['output']} with the {done['network']}", end="")
+    print(f"; {len(done['skipped'])} unreadable file(s) skipped" if done["skipped"] else "")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""The gantrain-translate command: what it refuses before any work, and that it writes nothing over a file."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from PIL import Image
+
+import gantrain.cli
+from gantrain.errors import ConfigError
+from gantrain.translate import main, parse_args, plan, write
+
+from conftest import QUICK, compose_config
+
+
+def _images(folder, names):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        Image.new("L", (8, 8), 128).save(folder / name)
+
+
+def test_the_plan_keeps_file_names_matches_extensions_in_any_case_and_refuses_to_overwrite(tmp_path):
+    _images(tmp_path / "in", ["b.PNG", "a.png", "c.JPG"])
+    (tmp_path / "in" / "notes.txt").write_text("not an image")
+    pairs = plan(tmp_path / "in", tmp_path / "out")
+    assert [(i.name, o.name) for i, o in pairs] == [("a.png", "a.png"), ("b.PNG", "b.PNG"), ("c.JPG", "c.JPG")]
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "b.PNG").write_bytes(b"an earlier result")
+    with pytest.raises(ConfigError, match="1 output file.*exist already.*b.PNG"):
+        plan(tmp_path / "in", tmp_path / "out")
+    assert (tmp_path / "out" / "b.PNG").read_bytes() == b"an earlier result"
+    with pytest.raises(ConfigError, match="is not a folder"):
+        plan(tmp_path / "missing", tmp_path / "out")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="holds no image file"):
+        plan(tmp_path / "empty", tmp_path / "out2")
+
+
+def test_an_image_is_written_in_the_format_its_name_says_and_no_partial_file_stays(tmp_path):
+    image = torch.linspace(-1, 1, 64).view(1, 8, 8)
+    write(image, tmp_path / "x.png")
+    write(image.expand(3, -1, -1), tmp_path / "y.jpg")
+    assert Image.open(tmp_path / "x.png").format == "PNG" and Image.open(tmp_path / "y.jpg").format == "JPEG"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.png", "y.jpg"]
+
+
+def test_arguments_are_checked_and_a_model_that_does_not_translate_is_refused_in_one_line(tmp_path, capsys):
+    with pytest.raises(ConfigError, match="output= is required"):
+        parse_args(["ckpt=run", "input=in"])
+    with pytest.raises(ConfigError, match="batch_size=0 must be a positive integer"):
+        parse_args(["ckpt=run", "input=in", "output=out", "batch_size=0"])
+    run = tmp_path / "run"
+    gantrain.cli.train(compose_config(QUICK + ["model=mlp"]), run)
+    _images(tmp_path / "in", ["a.png"])
+    capsys.readouterr()  # the training's progress bar
+    with pytest.raises(SystemExit) as stop:
+        main([f"ckpt={run}", f"input={tmp_path / 'in'}", f"output={tmp_path / 'out'}"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "gantrain-translate: error: model=mlp does not translate images: gantrain-translate needs an image-to-image model"
+    assert not (tmp_path / "out").exists()
