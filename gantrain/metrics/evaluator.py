@@ -132,7 +132,7 @@ class Evaluator:
             return list(POINT_METRICS) if self.wants("modes") else []
         ext = self.extractor
         names = [f"{m}/{ext.name}" for m in FEATURE_METRICS if self.wants(m)] if ext is not None else []
-        targets = self._targets if family is None else family.targets(*self._inputs(family, 2))
+        targets = self._targets if family is None else family.targets(*self.inputs(family, 2))
         if "image" in targets:
             holes = ("L1", "PSNR") if "mask" in targets else ()
             names += [f"{m}/pixels" for m in PIXEL_METRICS if self.wants(m)] + [f"{m}/hole" for m in holes if self.wants(m)]
@@ -167,7 +167,7 @@ class Evaluator:
         return self._real_stats
 
     # ------------------------------------------------------------------ samples
-    def _inputs(self, family, n: int) -> tuple[dict, dict]:
+    def inputs(self, family, n: int) -> tuple[dict, dict]:
         """The first ``n`` of the fixed seeded inputs (and the held-out batch they were made from)."""
         if self._heldout is None:
             self._heldout = take(self.bundle.heldout, self.num_samples)
@@ -179,7 +179,7 @@ class Evaluator:
         """``num_samples`` samples of ``family`` (from ``network``, e.g. the EMA copy, in the caller's mode)
         drawn from inputs seeded by ``seed``: every evaluation of a run sees the same latents. What the samples
         should be (``family.targets``) is kept for the paired metrics of ``evaluate``."""
-        inputs, heldout = self._inputs(family, self.num_samples)
+        inputs, heldout = self.inputs(family, self.num_samples)
         self._targets = {k: v.cpu() if isinstance(v, Tensor) else v for k, v in family.targets(inputs, heldout).items()}
         out = []
         for start in range(0, self.num_samples, self.batch_size):
