@@ -453,4 +453,23 @@ MUTATIONS = [
         old="reshaped = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]",
         new="reshaped = []",
     ),
+    # ------------------------------------------------------------------ context-encoder inpainting
+    Mutation(
+        name="inpainting_composite_replaces_the_context",
+        description="the inpainted output takes the prediction outside the hole too, not the input's pixels",
+        file="gantrain/families/inpainting.py",
+        tests=["tests/test_inpainting.py::test_the_composite_is_the_input_outside_the_hole_exactly_and_the_prediction_inside"],
+        old="        return torch.where(mask, prediction, image)",
+        new="        return prediction",
+    ),
+    Mutation(
+        name="inpainting_rim_weighted_as_the_hole",
+        description="the context encoder's L2 weighs the overlap rim like the hole (1×, not the official 10×)",
+        file="gantrain/families/inpainting.py",
+        tests=[
+            "tests/test_inpainting.py::test_the_generator_loss_has_no_gradient_outside_hole_and_rim_and_ten_times_the_weight_on_the_rim"
+        ],
+        old="        return mask.float() + self.rim_weight * rim(mask, self.overlap).float()",
+        new="        return mask.float() + rim(mask, self.overlap).float()",
+    ),
 ]
