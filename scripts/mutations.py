@@ -472,4 +472,53 @@ MUTATIONS = [
         old="        return mask.float() + self.rim_weight * rim(mask, self.overlap).float()",
         new="        return mask.float() + rim(mask, self.overlap).float()",
     ),
+    # ------------------------------------------------------------------ CycleGAN (Zhu et al. 2017)
+    Mutation(
+        name="cyclegan_cycle_against_the_other_domain",
+        description="CycleGAN's cycle term compares G_BA(G_AB(a)) with b instead of a (and G_AB(G_BA(b)) with a)",
+        file="gantrain/families/cyclegan.py",
+        tests=[
+            "tests/test_cyclegan.py::test_identity_generators_make_the_cycle_and_identity_losses_exactly_zero",
+            "tests/test_cyclegan.py::test_generator_and_discriminator_losses_are_eqs_1_to_3_with_the_identity_term_and_d_on_the_generators_fakes",
+        ],
+        old="        cycle = F.l1_loss(g_ba(fake_b), a) + F.l1_loss(g_ab(fake_a), b)",
+        new="        cycle = F.l1_loss(g_ba(fake_b), b) + F.l1_loss(g_ab(fake_a), a)",
+    ),
+    Mutation(
+        name="cyclegan_pool_swaps_below_capacity",
+        description="CycleGAN's image pool hands D stored images before it is full (only from a full pool may it swap)",
+        file="gantrain/families/cyclegan.py",
+        tests=["tests/test_cyclegan.py::test_a_pool_of_size_zero_returns_its_input_and_below_capacity_returns_and_stores_it"],
+        old="            if n < self.size:",
+        new="            if n < self.size and (n == 0 or float(torch.rand(())) > 0.5):",
+    ),
+    # ------------------------------------------------------------------ StarGAN (Choi et al. 2018)
+    Mutation(
+        name="stargan_reconstructs_with_the_target_domain",
+        description="StarGAN's reconstruction term is x against G(G(x, c), c), the target domain, instead of the original c'",
+        file="gantrain/families/stargan.py",
+        tests=[
+            "tests/test_stargan.py::test_the_reconstruction_term_is_x_against_g_of_g_x_target_with_the_original_domains",
+            "tests/test_stargan.py::test_the_generator_loss_is_adversarial_plus_classification_plus_ten_times_reconstruction",
+        ],
+        old="        return fake, (x - g(fake, self.condition(original))).abs().mean()",
+        new="        return fake, (x - g(fake, self.condition(target))).abs().mean()",
+    ),
+    # ------------------------------------------------------------------ pix2pix (Isola et al. 2017)
+    Mutation(
+        name="pix2pix_d_loss_not_halved",
+        description="pix2pix's D minimizes the whole BCE instead of half of it (model.d_loss_factor ignored)",
+        file="gantrain/families/paired.py",
+        tests=["tests/test_pix2pix.py::test_pix2pix_losses_are_eq4_with_lambda_100_and_half_the_bce_for_d"],
+        old="        loss = self.d_loss_factor * adversarial",
+        new="        loss = adversarial",
+    ),
+    Mutation(
+        name="pix2pix_unet_skips_dropped",
+        description="the U-Net's skips concatenate zeros instead of the encoder's activations (an encoder-decoder)",
+        file="gantrain/models/pix2pix.py",
+        tests=["tests/test_pix2pix.py::test_the_skips_carry_the_input_past_a_cut_bottleneck"],
+        old="        return self.model(h) if self.outermost else torch.cat([h, self.model(h)], 1)",
+        new="        return self.model(h) if self.outermost else torch.cat([torch.zeros_like(h), self.model(h)], 1)",
+    ),
 ]
