@@ -6,6 +6,7 @@ directory under ``outputs/``; ``gantrain resume=<run dir>`` continues one where 
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import logging
 import os
@@ -88,8 +89,9 @@ def check_config(cfg: DictConfig, overrides: Sequence[str] = (), run_dir=None) -
     validate.check_interpolations(cfg)
     settings = TrainerSettings.from_config(cfg.trainer)
     groups = [p.name for p in config_dir().iterdir() if p.is_dir()]
-    validate.check_added_keys(cfg, overrides, groups, extra=[f"optimizer.{k}" for k in PHASE_LR_ALIASES])
-    validate.check_values(cfg, _reference_config(cfg, overrides))
+    reference = _reference_config(cfg, overrides)
+    validate.check_added_keys(cfg, overrides, groups, extra=[f"optimizer.{k}" for k in PHASE_LR_ALIASES], reference=reference)
+    validate.check_values(cfg, reference)
     if cfg.dataset.kind == "image":
         for key in ("channels", "image_size"):
             value = cfg.dataset[key]
@@ -149,7 +151,8 @@ def _flatten(node, prefix: str = "") -> dict:
 def resume_config(cfg: DictConfig, overrides: Sequence[str]) -> tuple[DictConfig, dict]:
     """The saved run's config with the command line's ``key=value`` overrides applied, and its checkpoint.
 
-    A value that would change is refused unless ``override_resume=true``; a config group cannot change.
+    Each value is checked against the saved one (``validate.update_checked``); one that would change is then
+    refused unless ``override_resume=true``; a config group cannot change.
     """
     run = run_folder(cfg.resume)
     path = run / "checkpoints" / "last.pt"
@@ -165,15 +168,14 @@ def resume_config(cfg: DictConfig, overrides: Sequence[str]) -> tuple[DictConfig
     state = checkpoint.load(path, required=("family", "step", "networks", "optimizers", "config"))
     saved = OmegaConf.create(state["config"])
     before = _flatten(OmegaConf.to_container(saved))
+    changed = {}
     for o in OverridesParser.create().parse_overrides(list(overrides)):
-        key = o.key_or_group
-        if key in ("resume", "override_resume"):
-            continue
-        if key in GROUPS:
-            raise ConfigError(f"resume cannot switch {key}={o.value()}: start a new run for another {key}")
-        if OmegaConf.select(saved, key, default="<missing>") == "<missing>":
-            raise ConfigError(f"{key} is not a setting of the run being resumed")
-        OmegaConf.update(saved, key, o.value(), merge=False)
+        if o.key_or_group in GROUPS:
+            raise ConfigError(f"resume cannot switch {o.key_or_group}={o.value()}: start a new run for another {o.key_or_group}")
+        if o.key_or_group not in ("resume", "override_resume"):
+            changed[o.key_or_group] = o.value()
+    validate.update_checked(saved, changed, "the run being resumed")
+    TrainerSettings.from_config(saved.trainer)  # a bad trainer.* value is named before "would change"
     after = _flatten(OmegaConf.to_container(saved))
     changes = [f"{k}: {before.get(k)} -> {after.get(k)}" for k in sorted(after) if before.get(k) != after.get(k)]
     if changes and not cfg.override_resume:
@@ -332,7 +334,44 @@ def _hydra_main(cfg: DictConfig) -> None:
         sys.exit(2 if isinstance(err, ConfigError) else 1)
 
 
+def check_command_line(argv: Sequence[str]) -> None:
+    """What Hydra itself would refuse with a traceback or its usage text, refused in one ConfigError first: an
+    override its grammar cannot read (``trainer.steps``, ``'model=[a'``), one without a key (``=1``), and a
+    ``hydra.run.dir`` / ``hydra.sweep.dir`` that cannot be created. Options (``--help``, ``-m``, ``--cfg`` …)
+    are left to Hydra, which reads them with the same argument parser."""
+    from hydra._internal.utils import get_args_parser
+    from hydra.errors import HydraException
+
+    options = get_args_parser()
+    options.exit_on_error = False
+    try:
+        args, _ = options.parse_known_args(list(argv))
+    except (argparse.ArgumentError, SystemExit):  # a malformed option: Hydra's own usage message says which
+        return
+    if args.help or args.hydra_help or args.shell_completion:
+        return
+    parser = OverridesParser.create()
+    for arg in args.overrides:
+        try:
+            override = parser.parse_override(arg)
+        except HydraException as err:
+            lines = [line for line in str(err).splitlines() if line and not line.startswith(("Error parsing", "See https"))]
+            raise ConfigError(f"cannot read the override {arg!r} ({'; '.join(lines)}): write key=value, quoting the value") from None
+        if not override.key_or_group:
+            raise ConfigError(f"the override {arg!r} has no key: write key=value")
+        folder = "hydra.sweep.dir" if args.multirun else "hydra.run.dir"
+        if override.key_or_group == folder and isinstance(override.value(), str):
+            validate.check_creatable(folder, override.value().split("${")[0] or ".")
+
+
 def main() -> None:
+    """``gantrain``: the command line checked (``check_command_line``), then the Hydra app."""
+    if os.environ.get("HYDRA_FULL_ERROR") != "1":
+        try:
+            check_command_line(sys.argv[1:])
+        except ConfigError as err:
+            print(f"gantrain: error: {err}", file=sys.stderr)
+            sys.exit(2)
     _hydra_main()
 
 

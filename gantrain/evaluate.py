@@ -41,15 +41,12 @@ def checkpoint_path(ckpt: str) -> Path:
 
 
 def run_config(state: dict, overrides: dict) -> DictConfig:
-    """The checkpoint's config, its ``eval`` section completed from today's defaults, with ``overrides``."""
+    """The checkpoint's config, its ``eval`` section completed from today's defaults, with ``overrides``, each
+    checked against the value it replaces (``validate.update_checked``)."""
     cfg = OmegaConf.create(state["config"])
     defaults = OmegaConf.load(config_dir() / "train.yaml").eval
     cfg.eval = OmegaConf.merge(defaults, cfg.get("eval") or {})
-    for key, value in overrides.items():
-        if OmegaConf.select(cfg, key, default="<missing>") == "<missing>":
-            raise ConfigError(f"{key} is not a setting of this run's config")
-        OmegaConf.update(cfg, key, value, merge=False)
-    return cfg
+    return validate.update_checked(cfg, overrides, "this run's config")
 
 
 def sampling_network(family, state: dict) -> tuple[torch.nn.Module, str]:

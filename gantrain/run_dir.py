@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import OmegaConf
@@ -54,16 +55,27 @@ def _refused_for_its_folder(resume, output_dir: str) -> bool:
     return not _resumable(resume) if resume else holds_run(output_dir)
 
 
-def _job_subdir(num, task) -> str:
-    """``hydra.sweep.subdir``: the job number and the values the command line sweeps (``1_minimax_0.0001``),
-    short, flat (``/`` and other odd characters become ``-``) and plain enough to paste after ``resume=``."""
+def _swept_keys() -> set[str]:
+    """The keys a sweep varies: swept on the command line (``loss=minimax,hinge``) or in ``hydra.sweeper.params``
+    of the config or an experiment file."""
+    lines = list(sys.argv[1:])
+    if HydraConfig.initialized():
+        params = OmegaConf.select(HydraConfig.get(), "sweeper.params") or {}
+        lines += [f"{key}={value}" for key, value in params.items()]
     parser, swept = OverridesParser.create(), set()
-    for arg in sys.argv[1:]:
+    for line in lines:
         try:
-            if parser.parse_override(arg).is_sweep_override():
-                swept.add(arg.split("=", 1)[0])
+            if parser.parse_override(line).is_sweep_override():
+                swept.add(line.split("=", 1)[0])
         except HydraException:  # -m, --config-name …
             continue
+    return swept
+
+
+def _job_subdir(num, task) -> str:
+    """``hydra.sweep.subdir``: the job number and the values the sweep varies (``1_minimax_0.0001``), short, flat
+    (``/`` and other odd characters become ``-``) and plain enough to paste after ``resume=``."""
+    swept = _swept_keys()
     values = [item.split("=", 1)[1] for item in task if item.split("=", 1)[0] in swept]
     return "_".join([str(num), *(re.sub(r"[^A-Za-z0-9_.-]+", "-", v).strip("-")[:40] for v in values)])[:120]
 

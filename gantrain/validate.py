@@ -10,11 +10,12 @@ keys may be added only to a node with ``_target_`` whose callable takes them, or
 
 from __future__ import annotations
 
+import copy
 import difflib
 import inspect
 import os
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.utils import get_method
@@ -34,6 +35,13 @@ HYDRA_KEYS = ("_target_", "_convert_", "_recursive_", "_partial_", "_args_")
 # built-in in-memory sets (8–32 px natively): upsampling further adds no detail and only fills memory
 MAX_BUILTIN_IMAGE_SIZE = 128
 IN_MEMORY_SOURCES = ("gantrain.data.digits.digits", "gantrain.data.torchvision_sets.torchvision_dataset")
+
+
+def has_key(cfg: DictConfig, key: str) -> bool:
+    """``cfg`` has the dotted ``key`` (a ``???`` value included)."""
+    parent, _, name = key.rpartition(".")
+    node = OmegaConf.select(cfg, parent) if parent else cfg
+    return isinstance(node, DictConfig) and name in node.keys()
 
 
 def _leaves(node, prefix: str = "") -> Iterator[tuple[str, Any, bool]]:
@@ -122,6 +130,38 @@ def check_values(cfg: DictConfig, reference: DictConfig | None) -> None:
                 raise ConfigError(f"{key}={value} must hold positive integers, e.g. {key}={default}")
 
 
+def update_checked(cfg: DictConfig, overrides: Mapping[str, Any], whose: str) -> DictConfig:
+    """A saved run's ``cfg`` with the command line's ``overrides`` applied: each key must be one of ``cfg``'s (else
+    one line saying it is not a setting of ``whose``), each value is checked by ``check_values`` against the value
+    it replaces, as a new run's are against the defaults."""
+    reference = copy.deepcopy(cfg)
+    for key, value in overrides.items():
+        if not has_key(cfg, key):
+            raise ConfigError(f"{key} is not a setting of {whose}")
+        OmegaConf.update(cfg, key, value, merge=False)
+    check_values(cfg, reference)
+    return cfg
+
+
+def check_creatable(key: str, path) -> None:
+    """``check_writable``, then the folder ``path`` made and its new folders removed again: a file system that
+    refuses new folders although ``access()`` allows them (``/proc``, a read-only mount seen by root) is found."""
+    check_writable(key, path)
+    here, missing = Path(os.path.abspath(Path(path).expanduser())), []
+    while not here.exists():
+        missing.append(here)
+        here = here.parent
+    try:
+        for folder in reversed(missing):
+            folder.mkdir()
+    except OSError as err:
+        raise ConfigError(f"{key}={str(path)!r} cannot be created ({err.strerror}); choose another {key}") from None
+    finally:
+        for folder in missing:
+            if folder.is_dir():
+                folder.rmdir()
+
+
 def _accepted(target: str) -> tuple[set[str], bool]:
     """The keyword arguments ``target`` takes, and whether it takes any (``**kwargs``)."""
     try:
@@ -132,12 +172,18 @@ def _accepted(target: str) -> tuple[set[str], bool]:
     return names, any(p.kind == p.VAR_KEYWORD for p in params)
 
 
-def check_added_keys(cfg: DictConfig, overrides: Sequence[str], groups: Sequence[str], extra: Sequence[str] = ()) -> None:
+def check_added_keys(
+    cfg: DictConfig, overrides: Sequence[str], groups: Sequence[str], extra: Sequence[str] = (), reference: DictConfig | None = None
+) -> None:
     """``+key=value`` adds a key no default has: refused unless a ``_target_`` above it takes it as an argument,
-    or it is under a FREE_FORM node; the nearest valid names are suggested. ``extra``: keys read besides these."""
+    or it is under a FREE_FORM node; the nearest valid names are suggested. ``++key=value`` is checked the same
+    where ``reference`` (the config without the command line's values) lacks the key, and is a plain
+    ``key=value`` (its value checked by ``check_values``) where it has it. ``extra``: keys read besides these."""
     for override in OverridesParser.create().parse_overrides(list(overrides)):
         key = override.key_or_group
-        if not override.is_add() or key.split("@")[0] in groups or key.startswith("hydra.") or _free_form(key) or key in extra:
+        known = override.is_force_add() and (reference is None or has_key(reference, key))
+        added = override.is_add() or (override.is_force_add() and not known)
+        if not added or key.split("@")[0] in groups or key.startswith("hydra.") or _free_form(key) or key in extra:
             continue
         parent, _, name = key.rpartition(".")
         node = OmegaConf.select(cfg, parent) if parent else cfg
@@ -153,7 +199,8 @@ def check_added_keys(cfg: DictConfig, overrides: Sequence[str], groups: Sequence
         suggestion = f"; did you mean {' or '.join(prefix + c for c in close)}?" if close else ""
         if not parent and close and close[0] in groups:
             suggestion += f" (a group is chosen without +: {close[0]}={override.value()})"
-        raise ConfigError(f"+{key}: {key} is not a setting gantrain reads{suggestion}")
+        sign = "++" if override.is_force_add() else "+"
+        raise ConfigError(f"{sign}{key}: {key} is not a setting gantrain reads{suggestion}")
 
 
 def check_image_size(cfg: DictConfig) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bad_input_kit import CUDA, POINTS, fixed
+from bad_input_kit import CUDA, POINTS, fixed, resumed
 
 SEED = r"is a seed: use an integer from 0 to 4294967295"
 
@@ -96,6 +96,30 @@ CASES = {
     ),
     "unknown_eval_key": (fixed(*POINTS, "+eval.seeds=1"), r"eval.seeds is not a setting gantrain reads; did you mean eval.seed\?"),
     "unknown_trainer_key": (fixed(*POINTS, "+trainer.foo=1"), r"^trainer.foo is not a trainer setting; known: accumulate"),
+    # ++key=value: +key for a key nothing has, key=value for one that exists
+    "force_add_unknown_top_level_key": (fixed(*POINTS, "++foo=1"), r"^\+\+foo: foo is not a setting gantrain reads$"),
+    "force_add_unknown_source_argument": (
+        fixed(*POINTS, "++dataset.source.stdd=1"),
+        r"^\+\+dataset.source.stdd: .* is not a setting gantrain reads; did you mean dataset.source.std\?",
+    ),
+    "force_add_a_word_for_a_known_number": (
+        fixed(*POINTS, "++optimizer.lr=fast"),
+        r"^optimizer.lr='fast' must be a number \(the default is 0.0002\)$",
+    ),
+    "force_add_zero_for_a_known_size": (fixed(*POINTS, "++model.latent_dim=0"), r"^model.latent_dim=0 must be a positive integer"),
+    # a resumed run's values are checked against its saved ones, as a new run's are against the defaults
+    "resume_lr_a_word": (
+        resumed(extra=["optimizer.lr=abc", "override_resume=true"]),
+        r"^optimizer.lr='abc' must be a number \(the default is 0.0002\)$",
+    ),
+    "resume_lr_a_word_named_before_would_change": (resumed(extra=["optimizer.lr=1e-3x"]), r"^optimizer.lr='1e-3x' must be a number"),
+    "resume_seed_negative": (resumed(extra=["seed=-1", "override_resume=true"]), rf"^seed=-1 {SEED}$"),
+    "resume_betas_one_value": (
+        resumed(extra=["optimizer.betas=[0.5]", "override_resume=true"]),
+        r"^optimizer.betas=\[0.5\] needs 2 values",
+    ),
+    "resume_steps_a_word": (resumed(extra=["trainer.steps=many"]), r"^trainer.steps='many' must be a positive integer"),
+    "resume_force_adds_an_unknown_key": (resumed(extra=["++foo=1"]), r"^foo is not a setting of the run being resumed$"),
     # found by tests/test_fuzz_overrides.py
     "batch_of_one_with_batch_norm": (
         fixed("model.generator.width=8", "model.discriminator.width=8", "trainer.batch_size=1"),

@@ -167,11 +167,26 @@ def test_unknown_option_names_get_hydras_list_of_valid_ones(compose):
 
 
 # ------------------------------------------------------------------------------------ the console script
+PROC = pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="no /proc")
+# name: (arguments, environment, exit code, the one line's regex)
 CONSOLE = {
-    "missing_folder": (["dataset=image_folder", "dataset.root=/nonexistent/photos"], {}, 2),
-    "pickle_resume": (None, {}, 2),  # resume= a run whose checkpoint carries a pickle payload
-    "unknown_loss": (["loss=nonsaturing"], {}, 1),  # Hydra's own error and code
-    "full_error": (["dataset=image_folder", "dataset.root=/nonexistent/photos"], {"HYDRA_FULL_ERROR": "1"}, 1),
+    "missing_folder": (["dataset=image_folder", "dataset.root=/nonexistent/photos"], {}, 2, r"dataset.root='/nonexistent/photos'"),
+    "pickle_resume": (None, {}, 2, r"'.*last.pt' holds the Python object"),  # resume= a run whose checkpoint carries a pickle payload
+    "unknown_loss": (["loss=nonsaturing"], {}, 1, None),  # Hydra's own error and code
+    "full_error": (["dataset=image_folder", "dataset.root=/nonexistent/photos"], {"HYDRA_FULL_ERROR": "1"}, 1, None),
+    # what Hydra itself would refuse with a traceback or its usage text (cli.check_command_line; more below)
+    "override_without_equals": (
+        ["trainer.steps"],
+        {},
+        2,
+        r"cannot read the override 'trainer.steps' \(missing EQUAL at '<EOF>'\): write key=",
+    ),
+    "run_dir_in_proc": (
+        ["hydra.run.dir=/proc/gantrain-run"],
+        {},
+        2,
+        r"hydra.run.dir='/proc/gantrain-run' cannot be created \(.*\); choose",
+    ),
 }
 
 
@@ -180,7 +195,7 @@ def console(tmp_path_factory, finished_run):
     """Each case run by the real ``gantrain`` in its own empty working directory, all started at once."""
     root = tmp_path_factory.mktemp("console")
     procs = {}
-    for name, (args, env, _) in CONSOLE.items():
+    for name, (args, env, _, _) in CONSOLE.items():
         cwd = root / name
         cwd.mkdir()
         if args is None:
@@ -214,14 +229,16 @@ def console(tmp_path_factory, finished_run):
     return results
 
 
-@pytest.mark.parametrize("name", [n for n, (_, env, _) in CONSOLE.items() if not env])
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=PROC if "proc" in n.split("_") else ()) for n, (_, env, _, _) in CONSOLE.items() if not env]
+)
 def test_console_script_prints_one_line_and_exits_with_its_code(name, console):
     cwd, before, returncode, out, err = console[name]
     assert "Traceback" not in out + err
     if name == "unknown_loss":
         assert err.startswith("In 'train': Could not find 'loss/nonsaturing'") and "\tnonsaturating\n" in err
     else:
-        assert re.fullmatch(r"gantrain: error: [^\n]+\n", err), err
+        assert re.fullmatch(r"gantrain: error: [^\n]+\n", err) and re.match(f"gantrain: error: {CONSOLE[name][3]}", err), err
     assert returncode == CONSOLE[name][2]
     after = snapshot(cwd)
     # a new run: only Hydra's record of it (outputs/DATE/TIME/.hydra/*.yaml and its gantrain.log)
@@ -240,6 +257,42 @@ def test_hydra_full_error_shows_the_traceback(console):
     _, _, returncode, out, err = console["full_error"]
     assert returncode == 1 and "Traceback" in err
     assert "gantrain.errors.ConfigError: dataset.root='/nonexistent/photos' is not a folder" in err
+
+
+HYDRA_REFUSES = {
+    "override_without_key": (["=1"], r"the override '=1' has no key: write key=value$"),
+    "unclosed_list": (["model=[a"], r"cannot read the override 'model=\[a' \(no viable alternative at input '\[a'\): write key=value"),
+    "unclosed_interpolation": (["+x=${now:a"], r"cannot read the override '\+x=\$\{now:a' \(.*\): write key=value, quoting the value$"),
+    "bad_override_after_options": (["-m", "--cfg", "job", "seed=1,2", "model"], r"cannot read the override 'model' \(missing EQUAL"),
+    "run_dir_under_a_file": (["hydra.run.dir=afile/run"], r"hydra.run.dir='afile/run' cannot be a folder: '.*afile' is a file"),
+    # folders a file system refuses although access() allows them (as for root)
+    "sweep_dir_in_proc": pytest.param(
+        ["-m", "hydra.sweep.dir=/proc/gantrain-sweep/${now:%H}", "seed=1,2"],
+        r"hydra.sweep.dir='/proc/gantrain-sweep/' cannot be created",
+        marks=PROC,
+    ),
+}
+
+
+@pytest.mark.parametrize("argv, expected", list(HYDRA_REFUSES.values()), ids=list(HYDRA_REFUSES))
+def test_what_hydra_itself_would_refuse_is_one_line_first(argv, expected, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("not a folder\n")
+    before = snapshot(tmp_path)
+    with pytest.raises(ConfigError) as err:
+        gantrain.cli.check_command_line([*argv, *QUIET])
+    assert "\n" not in str(err.value) and re.match(expected, str(err.value)), str(err.value)
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["-m", "seed=1,2", "hydra/sweeper=basic"], ["--cfg", "job", "model=mlp"], ["--cfg"], ["hydra.run.dir=new/run", "seed=3"]],
+)
+def test_hydras_options_and_good_overrides_pass_the_command_line_check(argv, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    gantrain.cli.check_command_line(argv)  # --cfg without its value: Hydra's own usage message says so
+    assert list(tmp_path.iterdir()) == []  # the run folder was made and removed again
 
 
 # ------------------------------------------------------------------------------------ damaged files in a folder

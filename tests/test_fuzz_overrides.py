@@ -6,11 +6,12 @@ text. Each list is composed as ``gantrain`` would and, when Hydra composes it, t
 ``gantrain.cli.train`` in a fresh folder. Allowed outcomes:
 
 - a step trained (the run may ask for more; the first step is enough);
-- a ``ConfigError`` of one line, with nothing written (the CLI prints ``gantrain: error: <line>``, exit 2);
+- a ``ConfigError`` of one line, with nothing written (the CLI prints ``gantrain: error: <line>``, exit 2),
+  also from ``cli.check_command_line``, which reads the command line before Hydra does;
 - Hydra's composition error (an unknown group option, a key not in the config, unparsable text), which the
   console prints as its message without a traceback.
 
-A list that adds an unknown key (``+foo=1``) must be refused: no part of gantrain would read it.
+A list that adds an unknown key (``+foo=1``, ``++foo=1``) must be refused: no part of gantrain would read it.
 """
 
 from __future__ import annotations
@@ -121,10 +122,13 @@ GROUP = st.sampled_from(sorted(GROUPS)).flatmap(
     lambda group: st.one_of(GROUPS[group], UNKNOWN_OPTIONS).map(lambda v: (group, f"{group}={v}", False))
 )
 UNKNOWN = st.tuples(UNKNOWN_KEYS, st.one_of(small_ints(0, 3), WORDS)).flatmap(
-    lambda kv: st.sampled_from([(kv[0], f"+{kv[0]}={kv[1]}", True), (kv[0], f"{kv[0]}={kv[1]}", False)])
+    lambda kv: st.sampled_from(
+        [(kv[0], f"+{kv[0]}={kv[1]}", True), (kv[0], f"++{kv[0]}={kv[1]}", True), (kv[0], f"{kv[0]}={kv[1]}", False)]
+    )
 )
 MALFORMED = st.one_of(
-    st.sampled_from(["trainer.steps", "trainer.steps==1", "trainer..steps=1", "+", "~", "model=", "a b=1", "[1,2]"]), ODD_TEXT
+    st.sampled_from(["trainer.steps", "trainer.steps==1", "trainer..steps=1", "+", "~", "model=", "a b=1", "[1,2]", "=1", "model=[a"]),
+    ODD_TEXT,
 ).map(lambda text: (None, text, False))
 # mostly real keys: one malformed override makes the whole list a composition error
 OVERRIDE = st.one_of(REAL, REAL, REAL, REAL, REAL, REAL, GROUP, GROUP, UNKNOWN, MALFORMED)
@@ -187,6 +191,11 @@ def snapshot(root: Path) -> dict[str, tuple]:
 def outcome(overrides: list[str]) -> str:
     """'composition' | 'refused' | 'trained', or the exception the list raised (the test fails on it)."""
     try:
+        gantrain.cli.check_command_line(overrides)  # what Hydra itself would refuse with a traceback
+    except ConfigError as err:
+        assert "\n" not in str(err), f"a refusal of several lines: {err}"
+        return "refused"
+    try:
         cfg = compose_config(overrides)
     except CompactHydraException:
         return "composition"
@@ -225,6 +234,8 @@ def outcome(overrides: list[str]) -> str:
 @example([("model.discriminator.minibatch_stddev", "model.discriminator.minibatch_stddev=0.5", False)])
 @example([("trainer.log_every", "trainer.log_every=${oops}", False)])  # an interpolation to no key
 @example([("dataset.source.std", "dataset.source.std={}", False)])  # a mapping reaching torch
+@example([(None, "=1", False)])  # an override without a key: Hydra's ValueError
+@example([("foo", "++foo=1", True)])  # ++ of a key nothing reads
 def test_generated_overrides_train_a_step_or_are_refused_in_one_line(generated):
     overrides, adds_unknown_key = command_line(generated)
     result = outcome(overrides)

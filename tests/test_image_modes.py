@@ -4,6 +4,9 @@ what is skipped is counted."""
 
 from __future__ import annotations
 
+import struct
+import zlib
+
 import numpy as np
 import pytest
 import torch
@@ -237,3 +240,59 @@ def test_resizing_and_cropping_keep_the_16_bit_values(tmp_path):
     save(tmp_path, "other.png", Image.fromarray(wide))
     image = batch(tmp_path, channels=1)["wide.png"]
     assert close(image, unit(np.full((1, SIZE, SIZE), 30000), 65535))
+
+
+def png16(path, channels: np.ndarray, colour_type: int) -> None:
+    """``channels`` (H, W, k) as a 16-bit PNG of ``colour_type`` (4: grey + alpha, 6: RGBA), which Pillow cannot write."""
+    height, width = channels.shape[:2]
+    rows = b"".join(b"\0" + channels[y].astype(">u2").tobytes() for y in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+ALPHA16 = np.array([[65535, 0], [32768, 65535]], dtype=np.uint16)
+
+
+def test_a_16_bit_grey_png_with_a_transparent_value_is_black_there(tmp_path):
+    save(tmp_path, "key.png", Image.fromarray(GREY16), transparency=16384)
+    save(tmp_path, "plain.png", Image.fromarray(GREY16))
+    assert Image.open(tmp_path / "key.png").mode == "I;16" and Image.open(tmp_path / "key.png").info["transparency"] == 16384
+    images = batch(tmp_path, channels=1)
+    assert close(images["key.png"], unit([[[0, 32768], [65535, 0]]], 65535))  # 16384 → black (−1), the rest as they are
+    assert close(images["plain.png"], unit(GREY16.astype(np.int64), 65535)[None])
+
+
+def test_16_bit_grey_alpha_and_rgba_pngs_are_composited_on_black(tmp_path):
+    """Pillow reads both as 8-bit RGBA (the high byte of each 16-bit value): composited like the 8-bit files."""
+    rgb = np.stack([GREY16, GREY16 // 2, 65535 - GREY16], axis=-1)
+    png16(tmp_path / "la16.png", np.stack([GREY16, ALPHA16], axis=-1), colour_type=4)
+    png16(tmp_path / "rgba16.png", np.concatenate([rgb, ALPHA16[..., None]], axis=-1), colour_type=6)
+    colour(tmp_path)
+    assert Image.open(tmp_path / "la16.png").mode == Image.open(tmp_path / "rgba16.png").mode == "RGBA"
+    alpha = (ALPHA16 >> 8) / 255
+    images = batch(tmp_path)
+    assert close(images["la16.png"], unit(((GREY16 >> 8) * alpha)[None].repeat(3, axis=0)))
+    assert close(images["rgba16.png"], unit(((rgb >> 8) * alpha[..., None]).transpose(2, 0, 1)))
+    # spot values: 32768 at alpha 0 is black; 65535 at alpha 32768 is 255 · 128/255 = 128 of 255
+    assert images["la16.png"][0, 0, 1] == -1 and images["la16.png"][0, 1, 0] == pytest.approx(128 / 255 * 2 - 1, abs=1e-6)
+
+
+def test_images_beside_the_class_folders_are_skipped_with_a_count(tmp_path, caplog):
+    for name in ("cats", "dogs"):
+        for i in range(2):
+            save(tmp_path / name, f"{i}.png", Image.new("RGB", (SIZE, SIZE)))
+    save(tmp_path, "stray.png", Image.new("RGB", (SIZE, SIZE)))
+    save(tmp_path, "STRAY2.JPG", Image.new("RGB", (SIZE, SIZE)))
+    with caplog.at_level("WARNING", logger="gantrain.data.folder"):
+        bundle = image_folder(str(tmp_path), image_size=SIZE, labels=True, holdout=0.2)
+    assert sorted(f.parent.name for f in bundle.train.dataset.files) == ["cats", "cats", "dogs", "dogs"]
+    (line,) = caplog.messages
+    assert line.startswith(f"skipped 2 of 6 files under {str(tmp_path)!r}: 2 outside the class folders (dataset.labels=true")
+    assert "stray.png" in line and "STRAY2.JPG" in line
+    caplog.clear()
+    image_folder(str(tmp_path), image_size=SIZE, labels=False)  # without labels they are images like the others
+    assert caplog.messages == []

@@ -84,6 +84,15 @@ def finish(procs: dict, timeout: float = 300) -> dict:
                 proc.communicate()
 
 
+def experiment(root: Path) -> Path:
+    """A config folder beside gantrain's with an experiment file that sweeps the loss (not the command line)."""
+    (root / "extra" / "experiment").mkdir(parents=True)
+    (root / "extra" / "experiment" / "swept.yaml").write_text(
+        "# @package _global_\nhydra:\n  sweeper:\n    params:\n      loss: minimax,hinge\n"
+    )
+    return root / "extra"
+
+
 @pytest.fixture(scope="module")
 def console(tmp_path_factory):
     """The real ``gantrain`` in two waves of processes started together: first a run X, a sweep, a run on a
@@ -98,6 +107,9 @@ def console(tmp_path_factory):
         "full": start([*POINTS, *QUIET, *BIG, "hydra.run.dir=full"], root, limit_file_size=LIMIT),
         "ctrl_c": start(
             ["trainer.eval_every=1", "eval.classifier.epochs=1000", "hydra.run.dir=ctrl_c"], root, env={"GANTRAIN_CACHE_DIR": str(cache)}
+        ),
+        "config_sweep": start(
+            ["-m", f"--config-dir={experiment(root)}", "experiment=swept", *POINTS, *QUIET, "hydra.sweep.dir=csweep"], root
         ),
     }
     log, deadline = root / "ctrl_c" / "gantrain.log", time.monotonic() + 240
@@ -241,6 +253,18 @@ def test_a_sweeps_job_folders_are_short_flat_and_named_by_the_swept_values(conso
     assert all((sweep / job / "checkpoints" / "last.pt").is_file() for job in jobs)
 
 
+def test_a_sweep_from_an_experiment_file_names_its_job_folders_by_the_swept_values(console):
+    root, _, results = console
+    returncode, out, err = results["config_sweep"]
+    assert returncode == 0, err
+    jobs = sorted(p.name for p in (root / "csweep").iterdir() if p.is_dir())
+    assert jobs == ["0_minimax", "1_hinge"]
+    assert [checkpoint.load(root / "csweep" / job / "checkpoints" / "last.pt")["config"]["loss"]["name"] for job in jobs] == [
+        "minimax",
+        "hinge",
+    ]
+
+
 @pytest.mark.parametrize(
     "path",
     [
@@ -270,3 +294,56 @@ def test_gantrain_eval_answers_help(flag, capsys):
     main([flag])
     out = capsys.readouterr().out
     assert out.startswith("usage: gantrain-eval ckpt=<run dir or checkpoint file>") and "metrics.json" in out
+
+
+@pytest.mark.parametrize("run", ["/runs/plain", "/my runs/0_loss=minimax,trainer.steps=10"])
+def test_the_nan_stop_message_gives_a_resume_command_that_works_when_pasted(run):
+    from gantrain.loop.guards import NanGuard
+    from gantrain.trainer import NonFiniteLoss
+
+    guard = NanGuard("stop", Path(run))
+    guard.admit(5, "generator", torch.tensor(float("nan")), {"loss/G": torch.tensor(float("nan"))})
+    with pytest.raises(NonFiniteLoss) as stop:
+        guard.check((Path(run) / "checkpoints" / "last.pt", 3))
+    command = re.search(r"continue it with (.*) override_resume=true and a lower", str(stop.value)).group(1)
+    program, arg = shlex.split(command)
+    assert program == "gantrain" and OverridesParser.create().parse_override(arg).value() == run
+
+
+# ------------------------------------------------------------------------------------ the feature cache
+def test_a_cached_file_is_written_by_one_atomic_replace_of_a_temporary_file(tmp_path, monkeypatch):
+    from gantrain.metrics.features import save_cached
+
+    path = tmp_path / "features.pt"
+    replaced = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda src, dst: replaced.append((Path(src), Path(dst))) or real_replace(src, dst))
+    save_cached({"w": torch.arange(4.0)}, path)
+    ((source, target),) = replaced  # one rename, onto the cached file itself
+    assert target == path and source.parent == tmp_path and not source.exists()
+    assert os.listdir(tmp_path) == ["features.pt"] and torch.equal(checkpoint.load(path)["w"], torch.arange(4.0))
+
+
+@pytest.mark.parametrize("failure", ["full_disk", "ctrl_c"])
+def test_a_failed_cache_write_removes_its_temporary_file_and_keeps_the_old_one(failure, tmp_path, monkeypatch):
+    import gantrain.metrics.features
+    from gantrain.metrics.features import save_cached
+
+    path = tmp_path / "features.pt"
+    save_cached({"w": torch.ones(3)}, path)
+    if failure == "full_disk":
+        monkeypatch.setattr(gantrain.metrics.features, "open", lambda file, mode: FullDisk(file, mode), raising=False)
+        expected = pytest.raises(WriteError, match=rf"^cannot write features.pt into the cache {re.escape(str(tmp_path))} \(No space left")
+    else:
+
+        def interrupted(state, sink):
+            sink.write(b"x" * 1000)  # a part of the file is written
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(torch, "save", interrupted)
+        expected = pytest.raises(KeyboardInterrupt)
+    with expected:
+        save_cached({"w": torch.zeros(100_000)}, path)
+    monkeypatch.undo()
+    assert os.listdir(tmp_path) == ["features.pt"]
+    assert torch.equal(checkpoint.load(path)["w"], torch.ones(3))

@@ -1,5 +1,6 @@
-"""Soak (issue 17): a run killed with ``kill -9`` at ten random moments and resumed each time ends with exactly
-the weights of an uninterrupted run, and its checkpoint folder never holds a torn or leftover file."""
+"""Soak (issue 17): a run killed with ``kill -9`` at ten moments and resumed each time ends with exactly the
+weights of an uninterrupted run, and its checkpoint folder never holds a torn or leftover file. Half the kills
+come at a random moment, half the instant ``last.pt.tmp`` appears, while a checkpoint is being written."""
 
 from __future__ import annotations
 
@@ -27,6 +28,15 @@ def checkpoint_files(run: Path) -> set[str]:
     return {p.name for p in (run / "checkpoints").iterdir()}
 
 
+def kill_while_writing(proc, tmp: Path, timeout: float = 120.0) -> None:
+    """``kill -9`` the moment ``tmp`` (the next checkpoint, being written) appears: polled without sleeping, as
+    a tiny run's write lasts milliseconds."""
+    deadline = time.monotonic() + timeout
+    while not tmp.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "no checkpoint write began"
+    proc.kill()
+
+
 @pytest.mark.timeout(1800)
 def test_ten_kill_9_and_resumes_end_with_the_weights_of_an_uninterrupted_run(tmp_path, monkeypatch):
     monkeypatch.setenv("TQDM_DISABLE", "1")  # no progress bar filling the undrained stderr pipes
@@ -36,14 +46,17 @@ def test_ten_kill_9_and_resumes_end_with_the_weights_of_an_uninterrupted_run(tmp
     last = run / "checkpoints" / "last.pt"
     targets = sorted(rng.sample(range(50, STEPS - 100), KILLS))
     procs = [reference]
-    leftovers, stopped_at = 0, 0
+    leftovers, stopped_at, tmp = 0, 0, run / "checkpoints" / "last.pt.tmp"
     try:
         for leg, target in enumerate(targets):
             started = time.time_ns()
             procs.append(_gantrain([*SOAK, f"hydra.run.dir={run}"] if leg == 0 else [f"resume={run}"], tmp_path))
             _wait_for_checkpoint(last, procs[-1], max(target, stopped_at + 1))  # this leg has saved
-            time.sleep(rng.uniform(0.0, 1.0))  # a random moment: between checkpoints or inside a write
-            procs[-1].kill()
+            if leg % 2:  # this leg's save renamed any earlier leftover away: a last.pt.tmp now is a write begun
+                kill_while_writing(procs[-1], tmp)
+            else:
+                time.sleep(rng.uniform(0.0, 1.0))  # a random moment: between checkpoints or inside a write
+                procs[-1].kill()
             procs[-1].communicate()
             files = checkpoint_files(run)
             assert files <= {"last.pt", "last.pt.tmp"}, files
@@ -65,6 +78,7 @@ def test_ten_kill_9_and_resumes_end_with_the_weights_of_an_uninterrupted_run(tmp
                 proc.kill()
                 proc.communicate()
     print(f"{KILLS} kills at steps {targets}; {leftovers} landed mid-write")
+    assert leftovers >= 1, "no kill landed while a checkpoint was being written"
     assert checkpoint_files(run) == {"last.pt"}, f"{leftovers} kills left a last.pt.tmp, and one is still there"
     assert checkpoint.load(last)["step"] == STEPS
     assert_same_networks(networks(run), networks(reference_run))

@@ -117,3 +117,24 @@ def test_gantrain_eval_refuses_an_out_it_cannot_write_before_any_work(compose, t
     with pytest.raises(ConfigError, match=r"^out='.*afile' cannot be a folder: '.*afile' is a file; choose another out$"):
         gantrain.evaluate.evaluate_checkpoint(str(tmp_path / "run"), out=str(tmp_path / "afile" / "metrics.json"))
     assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"eval.num_samples": "many"}, r"^eval.num_samples='many' must be a number \(the default is \d+\)$"),
+        ({"eval.seed": -1}, r"^eval.seed=-1 is a seed: use an integer from 0"),
+        ({"model.latent_dim": 0}, r"^model.latent_dim=0 must be a positive integer \(the default is 4\)$"),
+        ({"eval.sedd": 1}, r"^eval.sedd is not a setting of this run's config$"),
+    ],
+)
+def test_gantrain_eval_checks_its_overrides_against_the_runs_values(overrides, message, compose):
+    from omegaconf import OmegaConf
+
+    import gantrain.evaluate
+
+    state = {"config": OmegaConf.to_container(compose([*POINTS, *QUIET]), resolve=True)}
+    with pytest.raises(ConfigError, match=message):
+        gantrain.evaluate.run_config(state, overrides)
+    cfg = gantrain.evaluate.run_config(state, {"eval.num_samples": 100, "model.latent_dim": 8})  # good values pass
+    assert (cfg.eval.num_samples, cfg.model.latent_dim) == (100, 8)

@@ -9,7 +9,8 @@ range. A file whose header reads but whose pixels do not decode (truncated after
 when first loaded, naming the file. A folder of only single-channel images is refused for a 3-channel model
 (pass dataset.channels=1); a folder that mixes grey and colour images is converted to ``dataset.channels``.
 With ``labels=True`` a class folder left with no images is refused, naming it (dropping it would renumber
-the classes after it). A split that leaves no image to train on or none held out is refused.
+the classes after it), and image files lying directly in ``root``, outside every class folder, belong to no
+class: they are skipped, counted in the warning. A split that leaves no image to train on or none held out is refused.
 """
 
 from __future__ import annotations
@@ -75,6 +76,8 @@ def image_folder(
     if labels and len(classes) < 2:
         raise ConfigError(f"dataset.labels=true needs one subfolder per class under {root!r}; found {len(classes)}")
     found = [(f, c) for c, name in enumerate(classes) for f in _files(folder / name)] if labels else [(f, None) for f in _files(folder)]
+    loose = [f for f in sorted(folder.iterdir()) if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in EXTENSIONS]
+    loose = loose if labels else []
     other = [f for f, _ in found if f.suffix.lower() not in EXTENSIONS]
     found = [(f, c) for f, c in found if f.suffix.lower() in EXTENSIONS]
     if not found:
@@ -87,12 +90,17 @@ def image_folder(
     if not kept:
         why = f", {len(unknown)} of a mode gantrain does not read ({_names(unknown)})" if unknown else ""
         raise ConfigError(f"none of the {len(found)} image files under {root!r} is a readable image (e.g. {str(found[0][0])!r}{why})")
-    if unreadable or unknown or other:
-        kinds = [(unreadable, "not readable images"), (unknown, "of a mode gantrain does not read"), (other, "with no image extension")]
+    if unreadable or unknown or other or loose:
+        kinds = [
+            (unreadable, "not readable images"),
+            (unknown, "of a mode gantrain does not read"),
+            (other, "with no image extension"),
+            (loose, "outside the class folders (dataset.labels=true: move them into one)"),
+        ]
         log.warning(
             "skipped %d of %d files under %r: %s",
-            len(unreadable) + len(unknown) + len(other),
-            len(found) + len(other),
+            len(unreadable) + len(unknown) + len(other) + len(loose),
+            len(found) + len(other) + len(loose),
             root,
             "; ".join(f"{len(paths)} {what} ({_names(paths)})" for paths, what in kinds if paths),
         )

@@ -4,8 +4,9 @@ true bit depth, as 1 (grey) or 3 (RGB) channels.
 - Bit depth: modes 1, L, P, RGB, … are 8-bit (x / 255); I;16 in any byte order (16-bit PNG and TIFF) is
   x / 65535; I (32-bit integers) is taken as 16-bit, so its values must lie in [0, 65535]; F (32-bit floats)
   is taken as [0, 1]. An I or F file outside its range is refused (``out_of_range``), never clipped.
-- Transparency (LA, PA, RGBA, a palette or grey/RGB image with a transparent colour) is composited on black:
-  a fully transparent pixel is −1.
+- Transparency (LA, PA, RGBA, a palette or grey/RGB image with a transparent colour, a 16-bit grey image with a
+  transparent value) is composited on black: a fully transparent pixel is −1. Pillow reads 16-bit grey + alpha
+  and 16-bit RGBA PNGs as 8-bit RGBA, so these are composited from 8 bits.
 - Colour: P, CMYK, YCbCr, LAB, HSV and RGBX go to RGB through Pillow; grey is repeated for 3 channels, and
   colour becomes grey by ITU-R 601 luma (0.299 R + 0.587 G + 0.114 B, Pillow's own L) for 1.
 - Animated and multi-page files (GIF, TIFF): the first frame.
@@ -51,7 +52,10 @@ def out_of_range(path: Path) -> tuple[float, float] | None:
 def _canonical(img: Image.Image) -> Image.Image:
     """``img`` in one of the modes read below: 16-bit and I/F kept, else 8-bit L, LA, RGB or RGBA."""
     if img.mode in SIXTEEN_BIT or img.mode in RANGES:
-        return img
+        if "transparency" not in img.info:
+            return img
+        x = np.asarray(img)  # the transparent value on black: 0, in the file's own depth, before any resizing
+        return Image.fromarray(np.where(x == img.info["transparency"], 0, x).astype(x.dtype))
     if "transparency" in img.info or img.mode in ("PA", "RGBa"):
         return img.convert("RGBA")
     if img.mode in ("1", "La"):

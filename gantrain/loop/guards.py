@@ -11,6 +11,8 @@ from typing import Optional
 
 import torch
 
+from gantrain.run_dir import resume_command
+
 log = logging.getLogger("gantrain.trainer")
 
 
@@ -69,7 +71,7 @@ class NanGuard:
             last = "no checkpoint was written before it: start again"
         else:
             path, good = last_checkpoint
-            last = f"the last good checkpoint is {path} (step {good}): continue it with gantrain resume={self.run_dir} override_resume=true"
+            last = f"the last good checkpoint is {path} (step {good}): continue it with {resume_command(self.run_dir)} override_resume=true"
         raise NonFiniteLoss(
             f"non-finite loss at step {step} ({phase} update): {what}; stopped without saving. {last} "
             f"and a lower learning rate (optimizer.lr=...), or with trainer.nan_policy=skip to skip such updates"

@@ -36,11 +36,28 @@ def cache_dir(explicit: Optional[str] = None) -> Path:
 
 
 def save_cached(state: dict, path: Path) -> None:
-    """``checkpoint.save`` under a name of this process's own, then renamed to ``path``: runs filling one
-    cache at the same time never write into one temporary file."""
-    own = path.with_name(f".{path.name}.{os.getpid()}")
-    checkpoint.save(state, own)
-    os.replace(own, path)
+    """Write ``state`` to a temporary file of this process's own beside ``path`` (runs filling one cache at the
+    same time never share one), flush it to disk and move it over ``path`` with one atomic ``os.replace``: a
+    crash at any moment leaves the old file or the new one, never a torn one. On any error (a full disk,
+    Ctrl-C) the temporary file is removed; an ``OSError`` becomes one ``checkpoint.WriteError`` line."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    sink = checkpoint._Sink()  # keeps the OSError torch may report as a RuntimeError of its own
+    try:
+        with open(tmp, "wb") as f:
+            sink.file = f
+            torch.save(state, sink)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as err:
+        tmp.unlink(missing_ok=True)
+        err = sink.error or err
+        if isinstance(err, OSError):
+            reason = err.strerror or type(err).__name__
+            raise checkpoint.WriteError(
+                err.errno, f"cannot write {path.name} into the cache {path.parent} ({reason}); free some space or set eval.cache_dir"
+            ) from None
+        raise
 
 
 def settings_key(settings) -> str:
