@@ -55,6 +55,43 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+def train_for_seconds(cfg, budget: float, evaluators: dict, num_samples: int = 100):
+    """Build ``cfg``'s data, family and optimizers and train them by the one loop (``Trainer.train_step``) for
+    ``budget`` seconds in a temporary run folder. The evaluator is built once per dataset (``evaluators``,
+    before the clock starts). Returns the trainer, the data, the evaluator and the seconds trained."""
+    cli.check_config(cfg)
+    device = cli.pick_device(cfg.trainer.device)
+    cli.seed_everything(cfg.seed)
+    bundle = cli.build_data(cfg)
+    family = cli.build_family(cfg).to(device)
+    optimizers = cli.build_optimizers(cfg, family, cfg.trainer.d_steps)
+    stream = BatchStream(bundle.train, cfg.trainer.batch_size, seed=cfg.seed)
+    if cfg.dataset.name not in evaluators:  # one classifier and one set of real features for every method
+        evaluators[cfg.dataset.name] = build_evaluator(cfg, bundle, device)
+    with tempfile.TemporaryDirectory() as run_dir:
+        trainer = Trainer(
+            family,
+            stream,
+            optimizers,
+            Path(run_dir),
+            steps=10**9,
+            d_steps=cfg.trainer.d_steps,
+            ema=cfg.trainer.ema,
+            lr_decay_start=1.0,  # a schedule over 10**9 steps would not decay; the budget ends the run
+            num_samples=num_samples,
+            seed=cfg.seed,
+            heldout=take(bundle.heldout, num_samples),
+        )
+        trainer.writer.close()
+        _sync(device)
+        tic = time.perf_counter()
+        while time.perf_counter() - tic < budget:
+            trainer.train_step()
+        _sync(device)
+        seconds = time.perf_counter() - tic
+    return trainer, bundle, evaluators[cfg.dataset.name], seconds
+
+
 def train_for(method: str, args, evaluators: dict) -> tuple[dict, torch.Tensor]:
     """Train ``method`` for ``args.budget`` seconds; return its row of metrics and 100 samples."""
     cfg = compose(
@@ -68,41 +105,13 @@ def train_for(method: str, args, evaluators: dict) -> tuple[dict, torch.Tensor]:
             *args.set,
         ]
     )
-    cli.check_config(cfg)
-    device = cli.pick_device(cfg.trainer.device)
-    cli.seed_everything(cfg.seed)
-    bundle = cli.build_data(cfg)
-    family = cli.build_family(cfg).to(device)
-    optimizers = cli.build_optimizers(cfg, family, cfg.trainer.d_steps)
-    stream = BatchStream(bundle.train, cfg.trainer.batch_size, seed=cfg.seed)
-    if "digits" not in evaluators:  # one classifier and one set of real features for every method
-        evaluators["digits"] = build_evaluator(cfg, bundle, device)
-    evaluator = evaluators["digits"]
-    with tempfile.TemporaryDirectory() as run_dir:
-        trainer = Trainer(
-            family,
-            stream,
-            optimizers,
-            Path(run_dir),
-            steps=10**9,
-            d_steps=cfg.trainer.d_steps,
-            ema=cfg.trainer.ema,
-            num_samples=100,
-            seed=cfg.seed,
-            heldout=take(bundle.heldout, 100),
-        )
-        trainer.writer.close()
-        images_per_step = cfg.trainer.batch_size * sum(p.repeats for p in family.phases(cfg.trainer.d_steps) if p.takes_batch)
-        _sync(device)
-        tic = time.perf_counter()
-        while time.perf_counter() - tic < args.budget:
-            trainer.train_step()
-        _sync(device)
-        seconds = time.perf_counter() - tic
-        tic = time.perf_counter()
-        samples = evaluator.sample(family, trainer.sampling_network().eval())  # the EMA copy where there is one
-        _sync(device)
-        sampling = time.perf_counter() - tic
+    trainer, _, evaluator, seconds = train_for_seconds(cfg, args.budget, evaluators)
+    family, device = trainer.family, trainer.device
+    images_per_step = cfg.trainer.batch_size * sum(p.repeats for p in family.phases(cfg.trainer.d_steps) if p.takes_batch)
+    tic = time.perf_counter()
+    samples = evaluator.sample(family, trainer.sampling_network().eval())  # the EMA copy where there is one
+    _sync(device)
+    sampling = time.perf_counter() - tic
     metrics = evaluator.evaluate(samples)
     row = {
         "method": method,
