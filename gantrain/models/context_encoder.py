@@ -24,8 +24,8 @@ from gantrain.models.patchgan import normal_init
 
 
 def _log2_exact(size: int, what: str) -> int:
-    levels = size.bit_length() - 1
-    if size < 8 or size != 1 << levels:
+    levels = size.bit_length() - 1 if isinstance(size, int) else 0
+    if levels < 3 or size != 1 << levels:
         raise ValueError(f"{what}={size}: the context encoder halves the image down to 4×4; use a power of two ≥ 8 (32 or 64)")
     return levels - 2
 
