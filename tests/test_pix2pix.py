@@ -42,9 +42,9 @@ def test_the_unet_goes_down_to_1x1_with_dropout_on_the_8ngf_blocks_but_the_inner
     g.apply(lambda m: m.register_forward_hook(lambda m, i, o: shapes.append(o.shape)) if isinstance(m, nn.Conv2d) else None)
     g(torch.randn(2, 1, 32, 32))
     assert [s[-1] for s in shapes] == [16, 8, 4, 2, 1] and shapes[-1][1] == 16  # 5 downs to 1×1 of 8·ngf
-    with pytest.raises(ValueError, match="a 24-px image does not allow"):
-        UNetGenerator(1, 1, 24)
-    with pytest.raises(ValueError, match="at least 5"):
+    with pytest.raises(ValueError, match="image_size=24 is no multiple of 2\\^5"):
+        UNetGenerator(1, 1, 24, num_downs=5)
+    with pytest.raises(ValueError, match="at least 5 times .*image_size=16 allows 4"):
         UNetGenerator(1, 1, 16)
 
 

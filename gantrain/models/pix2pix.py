@@ -86,10 +86,15 @@ class UNetGenerator(nn.Module):
         super().__init__()
         if num_downs is None:
             num_downs = image_size.bit_length() - 1
-        if num_downs < 5 or image_size % 2**num_downs:
+        if num_downs < 5:
             raise ValueError(
-                f"the U-Net halves the image {num_downs} times (at least 5), which a {image_size}-px image does not allow: "
-                f"use dataset.image_size = 32, 64, 128, 256 … (a power of two) or a model.generator.num_downs it is a multiple of 2^ of"
+                f"the U-Net halves the image at least 5 times (to 1×1 at 32 px), but dataset.image_size={image_size} allows "
+                f"{max(num_downs, 0)}: use 32, 64, 128, 256 … px"
+            )
+        if image_size % 2**num_downs:
+            raise ValueError(
+                f"dataset.image_size={image_size} is no multiple of 2^{num_downs} (the U-Net's num_downs={num_downs} halvings): "
+                f"use a power of two of at least 32 px"
             )
         self.image_size, self.num_downs = image_size, num_downs
         block = SkipBlock(width * 8, width * 8, None, norm, None)
