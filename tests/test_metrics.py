@@ -182,3 +182,14 @@ def test_class_histogram_kl():
     single = torch.nn.functional.one_hot(torch.zeros(100, dtype=torch.long), 10).float()
     assert class_histogram_kl(uniform) == pytest.approx(0.0, abs=1e-12)
     assert class_histogram_kl(single) == pytest.approx(math.log(10), rel=1e-12)
+
+
+def test_the_cache_is_written_into_a_folder_that_does_not_exist_yet(tmp_path):
+    """A fresh machine has no ~/.cache/gantrain: the first cached classifier creates it."""
+    from gantrain import checkpoint
+    from gantrain.metrics.features import save_cached
+
+    path = tmp_path / "new" / "cache" / "features.pt"
+    save_cached({"w": torch.arange(3.0)}, path)
+    assert torch.equal(checkpoint.load(path)["w"], torch.arange(3.0))
+    assert [p.name for p in path.parent.iterdir()] == ["features.pt"]

@@ -43,6 +43,7 @@ def save_cached(state: dict, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     sink = checkpoint._Sink()  # keeps the OSError torch may report as a RuntimeError of its own
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as f:
             sink.file = f
             torch.save(state, sink)
