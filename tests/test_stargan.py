@@ -220,5 +220,7 @@ def test_resume_after_three_steps_equals_six_uninterrupted_steps(compose, tmp_pa
 def test_networks_that_do_not_fit_the_data_are_refused_in_one_line(compose, tmp_path):
     with pytest.raises(ConfigError, match="repeat_num=4.*image_size=8 is not divisible by 2\\^4"):
         train(compose(TINY + ["trainer.steps=1", "trainer.eval_every=0", "model.discriminator.repeat_num=4"]), tmp_path / "a")
+    with pytest.raises(ConfigError, match="stargan has its own gradient penalty .* leave out regularizer=r1"):
+        train(compose(TINY + ["trainer.steps=1", "trainer.eval_every=0", "regularizer=r1"]), tmp_path / "b")
     with pytest.raises(ValueError, match="networks are built for"):
         StarGANFamily(Generator(3, 3, width=4, res_blocks=1), Discriminator(3, 8, 4, width=4, repeat_num=None), 4)

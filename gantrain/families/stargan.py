@@ -21,7 +21,7 @@ sent to a seeded other domain (or one attribute flipped).
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Union
+from typing import Mapping, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -55,8 +55,14 @@ class StarGANFamily(Family):
         lambda_rec: float = 10.0,
         lambda_gp: float = 10.0,
         name: str = "stargan",
+        regularizers: Optional[Mapping] = None,
     ):
         super().__init__(name)
+        if regularizers:
+            raise ValueError(
+                f"{name} has its own gradient penalty (model.lambda_gp) and takes no regularizer: "
+                f"leave out regularizer={','.join(regularizers)}"
+            )
         if num_domains < 1:
             raise ValueError(f"{name} translates between domains, but this dataset has {num_domains}: give it domain labels or attributes")
         sizes = {"generator": generator.num_domains, "discriminator": discriminator.num_domains}
@@ -182,6 +188,3 @@ class StarGANFamily(Family):
                 F.one_hot(torch.full((len(source),), k, device=source.device), self.num_domains).float() for k in range(self.num_domains)
             ]
         return {"translation": torch.cat([source, *(network(source, c) for c in conditions)], dim=-1)}
-
-    def preview_columns(self, inputs: dict) -> Optional[int]:
-        return None
