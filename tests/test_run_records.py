@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
 
 import gantrain.cli
 import gantrain.run_dir
@@ -259,10 +260,8 @@ def test_a_sweep_from_an_experiment_file_names_its_job_folders_by_the_swept_valu
     assert returncode == 0, err
     jobs = sorted(p.name for p in (root / "csweep").iterdir() if p.is_dir())
     assert jobs == ["0_minimax", "1_hinge"]
-    assert [checkpoint.load(root / "csweep" / job / "checkpoints" / "last.pt")["config"]["loss"]["name"] for job in jobs] == [
-        "minimax",
-        "hinge",
-    ]
+    trained = [OmegaConf.create(checkpoint.load(root / "csweep" / job / "checkpoints" / "last.pt")["config"]).loss for job in jobs]
+    assert [loss._target_ for loss in trained] == ["gantrain.losses.minimax", "gantrain.losses.hinge"]
 
 
 @pytest.mark.parametrize(
