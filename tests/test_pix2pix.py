@@ -195,3 +195,19 @@ def test_resume_after_three_steps_equals_six_uninterrupted_steps(compose, tmp_pa
     full = checkpoint.load(tmp_path / "full" / "checkpoints" / "last.pt")["networks"]
     part = checkpoint.load(tmp_path / "part" / "checkpoints" / "last.pt")["networks"]
     assert full.keys() == part.keys() and all(torch.equal(full[k], part[k]) for k in full)
+
+
+def test_regularizers_see_ds_input_as_condition_and_image_and_every_scales_logits():
+    from gantrain.regularizers import GradientPenalty, SpectralNorm
+
+    torch.manual_seed(0)
+    d = MultiScale(lambda: PatchGAN(2, 4, n_layers=1, norm="none"), num_scales=2)
+    g = nn.Conv2d(1, 1, 1)
+    family = PairedTranslationFamily("gp", g, d, hinge(), regularizers={"gp": GradientPenalty(10.0)}, d_loss_factor=1.0)
+    batch = {"source": torch.randn(4, 1, 16, 16), "image": torch.randn(4, 1, 16, 16)}
+    loss, logs = family.loss("discriminator", batch, 0)
+    assert float(logs["penalty/gp"]) > 0 and torch.allclose(loss, logs["loss/D"] + logs["penalty/gp"])
+    sn = PairedTranslationFamily(
+        "sn", nn.Conv2d(1, 1, 1), conditional_patchgan(1, 1, 4, 1, "none"), hinge(), regularizers={"sn": SpectralNorm()}
+    )
+    assert any(hasattr(m, "parametrizations") or hasattr(m, "weight_orig") for m in sn.networks["discriminator"].modules())

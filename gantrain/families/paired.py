@@ -116,10 +116,10 @@ class PairedTranslationFamily(Family):
             raise ValueError(f"{self.name} translates N×C×H×W images; got shape {tuple(condition.shape)}")
         return condition
 
-    def judge(self, condition: Tensor, image: Tensor, features: bool = False) -> list[list[Tensor]]:
-        """D on cat(condition, image), per scale: its intermediate outputs (with ``features``) and last its logits."""
+    def judge(self, x: Tensor, features: bool = False) -> list[list[Tensor]]:
+        """D on ``x`` = cat(condition, image), per scale: its intermediate outputs (with ``features``) and last its
+        logits."""
         d = self.networks["discriminator"]
-        x = torch.cat([condition, image], dim=1)
         if features:
             out = d.features(x)
             return out if isinstance(out[0], (list, tuple)) else [out]
@@ -142,8 +142,8 @@ class PairedTranslationFamily(Family):
     def _discriminator_loss(self, condition: Tensor, target: Tensor, step: int):
         with torch.no_grad():
             fake = self.networks["generator"](condition)
-        real_in, fake_in = torch.cat([condition, target], 1), torch.cat([condition, fake], 1)
-        on_real, on_fake = self.judge(condition, target), self.judge(condition, fake)
+        real, fake = torch.cat([condition, target], 1), torch.cat([condition, fake], 1)
+        on_real, on_fake = self.judge(real), self.judge(fake)
         adversarial = self._adversarial(self.adversarial_loss.discriminator, on_real, on_fake)
         loss = self.d_loss_factor * adversarial
         logs = {
@@ -152,12 +152,11 @@ class PairedTranslationFamily(Family):
             "D/fake": torch.stack([s[-1].detach().mean() for s in on_fake]).mean(),
         }
 
-        def critic(x: Tensor) -> Tensor:  # every scale's logits of D on a concatenated input, as one row per sample
-            c = x.shape[1] - target.shape[1]
-            return torch.cat([s[-1].flatten(1) for s in self.judge(x[:, :c], x[:, c:])], 1)
+        def critic(x: Tensor) -> Tensor:  # every scale's logits as one row per sample
+            return torch.cat([s[-1].flatten(1) for s in self.judge(x)], 1)
 
         for name, reg in self.regularizers.items():
-            penalty = reg.discriminator_penalty(critic, real_in, fake_in, step, None)
+            penalty = reg.discriminator_penalty(critic, real, fake, step, None)
             if penalty is not None:
                 logs[f"penalty/{name}"] = penalty.detach()
                 loss = loss + penalty
@@ -167,10 +166,10 @@ class PairedTranslationFamily(Family):
         fm = self.feature_matching_weight > 0
         fake = self.networks["generator"](condition)
         with frozen(self.networks["discriminator"]):
-            on_fake = self.judge(condition, fake, features=fm)
+            on_fake = self.judge(torch.cat([condition, fake], 1), features=fm)
             with torch.no_grad():
                 needs_real = fm or self.adversarial_loss.generator_uses_real
-                on_real = self.judge(condition, target, features=fm) if needs_real else None
+                on_real = self.judge(torch.cat([condition, target], 1), features=fm) if needs_real else None
         adversarial = self._adversarial(self.adversarial_loss.generator, on_fake, on_real)
         l1 = (fake - target).abs().mean()
         loss = adversarial + self.l1_weight * l1
