@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from PIL import Image
 from torch.utils.data import Dataset
 
 from gantrain import checkpoint
-from gantrain.cli import train
+from gantrain.cli import build_data, train
 from gantrain.data.masks import MaskedDataset, MaskSpec, biharmonic_fill, fill_hole, masked, rim
 from gantrain.errors import ConfigError
 from gantrain.families.inpainting import InpaintingFamily
@@ -27,7 +28,7 @@ def tiny_family(kind="centre", size=16, overlap=2) -> InpaintingFamily:
     )
 
 
-def digit_batch(kind="centre", size=16, n=8) -> dict:
+def digit_batch(kind="centre", size=16) -> dict:
     return masked(DIGITS, {"kind": kind, "size": 0.5, "seed": 1}, image_size=size).heldout.tensors()
 
 
@@ -47,12 +48,11 @@ def test_the_centre_mask_is_the_central_square_of_half_the_side_for_every_sample
 
 def test_random_masks_are_a_fixed_function_of_seed_split_and_index():
     spec = MaskSpec.of({"kind": "random", "size": 0.5, "seed": 3})
-    first = masked(DIGITS, {"kind": "random", "size": 0.5, "seed": 3}, image_size=16)
-    again = masked(DIGITS, {"kind": "random", "size": 0.5, "seed": 3}, image_size=16)
-    other = masked(DIGITS, {"kind": "random", "size": 0.5, "seed": 4}, image_size=16)
-    train, heldout = first.train.tensors()["mask"], first.heldout.tensors()["mask"]
-    assert torch.equal(train, again.train.tensors()["mask"]) and torch.equal(heldout, again.heldout.tensors()["mask"])
-    assert not torch.equal(heldout, other.heldout.tensors()["mask"])
+    bundle = masked(DIGITS, {"kind": "random", "size": 0.5, "seed": 3}, image_size=16)
+    train, heldout = bundle.train.tensors()["mask"], bundle.heldout.tensors()["mask"]
+    assert torch.equal(heldout, spec.masks(range(len(heldout)), 16, 16, split=1))  # the same at every build
+    assert torch.equal(train, spec.masks(range(len(train)), 16, 16, split=0))
+    assert not torch.equal(heldout, MaskSpec.of({"kind": "random", "seed": 4}).masks(range(len(heldout)), 16, 16, split=1))
     assert not torch.equal(train[: len(heldout)], heldout)  # the splits' holes are drawn apart
     for i in (0, 7, 100):  # one sample's mask alone is its mask in the whole split
         assert torch.equal(spec.masks([i], 16, 16, split=1)[0], heldout[i])
@@ -224,3 +224,26 @@ def test_a_malformed_mask_option_is_refused_in_one_line_before_any_data(compose,
     with pytest.raises(ConfigError, match=message) as err:
         train(compose(TINY + [override]), tmp_path / "run")
     assert "\n" not in str(err.value)
+
+
+def test_a_folder_of_ones_own_images_gets_random_holes_and_trains(compose, tmp_path):
+    generator = torch.Generator().manual_seed(0)
+    for i in range(24):
+        pixels = (torch.rand(16, 16, 3, generator=generator) * 255).to(torch.uint8).numpy()
+        Image.fromarray(pixels).save(tmp_path / f"{i}.png")
+    cfg = compose(
+        [o for o in TINY if not o.startswith("dataset")]
+        + [
+            "dataset=inpaint_folder",
+            f"dataset.root={tmp_path}",
+            "dataset.image_size=16",
+            "dataset.mask.kind=random",
+            "trainer.eval_every=0",
+        ]
+        + ["trainer.steps=2"]
+    )
+    bundle = build_data(cfg)
+    assert isinstance(bundle.train, MaskedDataset) and bundle.spec.fields["mask"] == (1, 16, 16)
+    sample = bundle.train[5]
+    assert sample["image"].shape == (3, 16, 16) and torch.equal(sample["mask"], MaskSpec.of({"kind": "random"}).masks([5], 16, 16, 0)[0])
+    assert "loss/G_rec" in train(cfg, tmp_path / "run")

@@ -131,9 +131,6 @@ class InpaintingFamily(Family):
         out = {"image": heldout["image"], "mask": heldout["mask"]}
         return {**out, "label": heldout["label"]} if "label" in heldout else out
 
-    def preview_columns(self, inputs: dict) -> Optional[int]:
-        return None  # the samples are inpainted images, not one column per class
-
     def previews(self, network: nn.Module, inputs: dict, heldout: dict) -> dict[str, Tensor]:
         image, mask = inputs["image"], inputs["mask"]
         rows = [fill_hole(image, mask), self.generate(inputs, network), image]
