@@ -7,7 +7,9 @@ classifier ``class_KL/<ext>`` (predicted-class histogram against uniform) and ``
 held-out accuracy). ``memorization`` compares generated samples with their nearest training images.
 Where the family says what each sample should be (``Family.targets``: a translation's held-out target, an
 inpainting hole, a class), the paired metrics of gantrain/metrics/paired.py: ``L1/pixels``, ``PSNR/pixels``,
-``SSIM/pixels`` (and ``L1/hole``, ``PSNR/hole``), and ``class_accuracy/<ext>``.
+``SSIM/pixels`` (and ``L1/hole``, ``PSNR/hole``), and ``class_accuracy/<ext>``; where they say which label map
+each sample should show (``segmentation``), ``mIoU/segmenter`` and ``pixel_accuracy/segmenter`` of a segmenter
+trained on the real images (gantrain/metrics/segmenter.py).
 Points drawn from a known Gaussian mixture (ring8, grid25): ``modes/captured``, ``modes/hq_fraction`` and
 ``modes/reverse_kl`` (PacGAN's definitions, gantrain/metrics/modes.py).
 """
@@ -31,6 +33,8 @@ from gantrain.metrics.manifold import density_coverage, precision_recall
 from gantrain.metrics.modes import mode_coverage
 from gantrain.metrics.paired import class_accuracy, paired_scores
 from gantrain.metrics.scores import class_histogram_kl, inception_score, kernel_inception_distance
+from gantrain.metrics.segmenter import NAMES as SEGMENT_METRICS
+from gantrain.metrics.segmenter import Segmenter, load_or_train_segmenter
 from gantrain.visualize import memorization_figures
 
 log = logging.getLogger(__name__)
@@ -49,11 +53,13 @@ HIGHER_IS_BETTER = (
     "PSNR/",
     "SSIM/",
     "class_accuracy/",
+    "mIoU/",
+    "pixel_accuracy/",
 )
 # of the samples' features; then of samples against their targets (Family.targets): pixels, and the class
 FEATURE_METRICS = ("FID", "IS", "KID", "precision", "recall", "density", "coverage", "class_KL", "accuracy", "memorization")
 PIXEL_METRICS = ("L1", "PSNR", "SSIM")
-IMAGE_METRICS = (*FEATURE_METRICS, *PIXEL_METRICS, "class_accuracy")
+IMAGE_METRICS = (*FEATURE_METRICS, *PIXEL_METRICS, "class_accuracy", *SEGMENT_METRICS)
 POINT_METRICS = ("modes/captured", "modes/hq_fraction", "modes/reverse_kl")
 # what eval.metrics may list: an image metric's name in lower case, or ``modes`` for the three point metrics
 CHOICES = tuple(m.lower() for m in IMAGE_METRICS) + ("modes",)
@@ -98,10 +104,11 @@ class Evaluator:
         cache: Optional[Path] = None,
         dataset_key: Optional[str] = None,
         metrics: Optional[list[str]] = None,
+        segmenter: Optional[Segmenter] = None,
     ):
         if bundle.spec.kind == "points" and bundle.mixture is None:
             raise ConfigError("this point dataset has no known mixture: no metric applies (set trainer.eval_every=0)")
-        self.bundle, self.extractor = bundle, extractor
+        self.bundle, self.extractor, self.segmenter = bundle, extractor, segmenter
         self.num_samples, self.batch_size, self.seed = num_samples, batch_size, seed
         self.is_splits, self.kid_subsets, self.kid_subset_size = is_splits, kid_subsets, kid_subset_size
         self.precision_k, self.density_k = precision_k, density_k
@@ -136,6 +143,8 @@ class Evaluator:
         if "image" in targets:
             holes = ("L1", "PSNR") if "mask" in targets else ()
             names += [f"{m}/pixels" for m in PIXEL_METRICS if self.wants(m)] + [f"{m}/hole" for m in holes if self.wants(m)]
+        if "segmentation" in targets and self.segmenter is not None:
+            names += [f"{m}/{self.segmenter.name}" for m in SEGMENT_METRICS if self.wants(m)]
         if "label" in targets and self.wants("class_accuracy") and ext is not None and ext.predicts_dataset_classes:
             names.append(f"class_accuracy/{ext.name}")
         return names
@@ -195,7 +204,7 @@ class Evaluator:
                 return {}
             m = mode_coverage(samples, self.bundle.mixture)
             return {"modes/captured": float(m["modes"]), "modes/hq_fraction": m["hq_fraction"], "modes/reverse_kl": m["reverse_kl"]}
-        return {**self.feature_metrics(samples), **self.paired(samples)}
+        return {**self.feature_metrics(samples), **self.paired(samples), **self.segmented(samples)}
 
     def feature_metrics(self, samples: Tensor) -> dict[str, float]:
         """The selected metrics of the samples' features (none without an extractor)."""
@@ -222,6 +231,14 @@ class Evaluator:
         if self.wants("class_accuracy") and labels is not None and logits is not None and self.extractor.predicts_dataset_classes:
             out["class_accuracy"] = class_accuracy(logits, labels[: len(samples)])
         return {f"{k}/{self.extractor.name}": v for k, v in out.items() if self.wants(k)}
+
+    def segmented(self, samples: Tensor) -> dict[str, float]:
+        """mIoU and pixel accuracy of the segmenter's maps of ``samples`` against the maps the targets name."""
+        target = self._targets.get("segmentation")
+        if target is None or self.segmenter is None:
+            return {}
+        scores = self.segmenter.scores(samples, target[: len(samples)], self.batch_size)
+        return {k: v for k, v in scores.items() if self.wants(k.split("/")[0])}
 
     def paired(self, samples: Tensor) -> dict[str, float]:
         """The pixel metrics of ``samples`` against the images the last ``sample`` call's targets name."""
@@ -274,7 +291,7 @@ def dataset_key(dataset_cfg) -> str:
 
 def build_evaluator(cfg, bundle: DataBundle, device="cpu") -> Evaluator:
     """The Evaluator that ``cfg.eval`` describes for ``bundle`` (the data ``cfg.dataset`` built); trains
-    or loads the feature classifier when ``eval.features=classifier``."""
+    or loads the feature classifier when ``eval.features=classifier``, and the segmenter for data with label maps."""
     e = cfg.eval
     key = dataset_key(cfg.dataset)
     for k in ("precision_k", "density_k", "batch_size", "is_splits", "kid_subsets", "kid_subset_size"):
@@ -286,6 +303,10 @@ def build_evaluator(cfg, bundle: DataBundle, device="cpu") -> Evaluator:
     extractor = None
     if bundle.spec.kind == "image":
         extractor = build_extractor(e.features, bundle=bundle, dataset_key=key, eval_cfg=e, device=device)
+    segmenter = None
+    if "segmentation" in bundle.spec.fields and (not e.get("metrics") or any(m.lower() in e.metrics for m in SEGMENT_METRICS)):
+        settings = OmegaConf.to_container(e.segmenter, resolve=True) if e.get("segmenter") else None
+        segmenter = load_or_train_segmenter(bundle, key, settings, cache_dir(e.get("cache_dir")), cfg.dataset.get("ignore_index"), device)
     return Evaluator(
         bundle,
         extractor,
@@ -303,6 +324,7 @@ def build_evaluator(cfg, bundle: DataBundle, device="cpu") -> Evaluator:
         cache=cache_dir(e.get("cache_dir")),
         dataset_key=key,
         metrics=e.get("metrics"),
+        segmenter=segmenter,
     )
 
 
@@ -319,7 +341,8 @@ def best_metric_name(cfg, evaluator: Evaluator, family=None) -> Optional[str]:
         if evaluator.extractor is None and "PSNR/pixels" not in evaluator.metric_names(family):
             return None
     if evaluator.images and "/" not in name:
-        name = f"{name}/{'pixels' if name in PIXEL_METRICS else evaluator.extractor.name}"
+        suffix = "pixels" if name in PIXEL_METRICS else "segmenter" if name in SEGMENT_METRICS else evaluator.extractor.name
+        name = f"{name}/{suffix}"
     names = evaluator.metric_names(family)
     if name not in names:
         raise ConfigError(f"eval.best_metric={name!r} is not a metric of this run; choose one of {', '.join(names)}")
