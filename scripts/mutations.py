@@ -521,4 +521,21 @@ MUTATIONS = [
         old="        return self.model(h) if self.outermost else torch.cat([h, self.model(h)], 1)",
         new="        return self.model(h) if self.outermost else torch.cat([torch.zeros_like(h), self.model(h)], 1)",
     ),
+    # ------------------------------------------------------------------ SPADE (Park et al. 2019)
+    Mutation(
+        name="spade_scales_by_gamma_not_one_plus_gamma",
+        description="SPADE's output is norm(x)·γ + β instead of Eq. 1's norm(x)·(1 + γ) + β",
+        file="gantrain/models/spade.py",
+        tests=["tests/test_spade.py::test_spade_with_zero_gamma_beta_convs_is_the_plain_normalization_and_gamma_scales_by_one_plus_gamma"],
+        old="        return normalized * (1 + self.gamma(actv)) + self.beta(actv)",
+        new="        return normalized * self.gamma(actv) + self.beta(actv)",
+    ),
+    Mutation(
+        name="segmentation_maps_resized_bilinearly",
+        description="a segmentation folder's index maps are resized bilinearly, blending neighbouring classes",
+        file="gantrain/data/segmentation.py",
+        tests=["tests/test_segmentation_data.py::test_a_folder_gives_int64_maps_of_the_stored_values_resized_by_nearest_neighbour"],
+        old="interpolation=transforms.InterpolationMode.NEAREST",
+        new="interpolation=transforms.InterpolationMode.BILINEAR",
+    ),
 ]
