@@ -141,6 +141,8 @@ def test_spade_style_losses_hinge_multiscale_feature_matching_averaged_over_scal
     assert torch.allclose(family.loss("discriminator", {"segmentation": seg, "image": y}, 0)[0], d_expected, rtol=1e-5)
     preview = family.previews(g, {"segmentation": seg}, {"image": y})["translation"]
     assert preview.shape == (2, 3, 16, 48) and preview[0, :, :4, :16].eq(-1).all()  # the ignored class in black
+    held = {"segmentation": seg, "image": y}
+    assert torch.equal(family.targets(family.fixed_inputs(2, torch.Generator(), held), held)["segmentation"], seg)
 
 
 def test_the_family_says_what_each_translation_should_be_and_translates_single_batches():

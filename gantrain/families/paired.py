@@ -196,8 +196,9 @@ class PairedTranslationFamily(Family):
         return {self.condition: heldout[self.condition]}
 
     def targets(self, inputs: dict, heldout: Optional[dict] = None) -> dict:
-        """Each translation should be its held-out target and, where the data has classes, keep its class."""
-        return {k: heldout[k] for k in ("image", "label") if heldout is not None and k in heldout}
+        """Each translation should be its held-out target and, where the data has them, keep its class (``label``)
+        and show its class map (``segmentation``, what SPADE's segmenter score compares with)."""
+        return {k: heldout[k] for k in ("image", "label", "segmentation") if heldout is not None and k in heldout}
 
     def translate(self, source: Tensor, network: Optional[nn.Module] = None, **options) -> Tensor:
         """G's outputs for a batch of conditions: images in [-1, 1] or int64 N×H×W class maps."""
