@@ -242,8 +242,9 @@ def test_resizing_and_cropping_keep_the_16_bit_values(tmp_path):
     assert close(image, unit(np.full((1, SIZE, SIZE), 30000), 65535))
 
 
-def png16(path, channels: np.ndarray, colour_type: int) -> None:
-    """``channels`` (H, W, k) as a 16-bit PNG of ``colour_type`` (4: grey + alpha, 6: RGBA), which Pillow cannot write."""
+def png16(path, channels: np.ndarray, colour_type: int, transparent: tuple = ()) -> None:
+    """``channels`` (H, W, k) as a 16-bit PNG of ``colour_type`` (2: RGB, 4: grey + alpha, 6: RGBA), which Pillow
+    cannot write; ``transparent``: the 16-bit colour of its tRNS chunk."""
     height, width = channels.shape[:2]
     rows = b"".join(b"\0" + channels[y].astype(">u2").tobytes() for y in range(height))
 
@@ -251,7 +252,8 @@ def png16(path, channels: np.ndarray, colour_type: int) -> None:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    key = chunk(b"tRNS", struct.pack(f">{len(transparent)}H", *transparent)) if transparent else b""
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + key + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
 ALPHA16 = np.array([[65535, 0], [32768, 65535]], dtype=np.uint16)
@@ -279,6 +281,18 @@ def test_16_bit_grey_alpha_and_rgba_pngs_are_composited_on_black(tmp_path):
     assert close(images["rgba16.png"], unit(((rgb >> 8) * alpha[..., None]).transpose(2, 0, 1)))
     # spot values: 32768 at alpha 0 is black; 65535 at alpha 32768 is 255 · 128/255 = 128 of 255
     assert images["la16.png"][0, 0, 1] == -1 and images["la16.png"][0, 1, 0] == pytest.approx(128 / 255 * 2 - 1, abs=1e-6)
+
+
+def test_a_16_bit_rgb_pngs_transparent_colour_is_black_there(tmp_path):
+    """Pillow keeps the high byte of each 16-bit value: the key (1000, 500, 64535) is matched as (3, 1, 252)."""
+    rgb = np.stack([GREY16, GREY16 // 2, 65535 - GREY16], axis=-1)
+    rgb[1, 1] = (1000, 500, 64535)
+    png16(tmp_path / "key16.png", rgb, colour_type=2, transparent=(1000, 500, 64535))
+    colour(tmp_path)
+    assert Image.open(tmp_path / "key16.png").mode == "RGB"
+    expected = unit((rgb >> 8).transpose(2, 0, 1))
+    expected[:, 1, 1] = -1
+    assert close(batch(tmp_path)["key16.png"], expected)
 
 
 def test_images_beside_the_class_folders_are_skipped_with_a_count(tmp_path, caplog):

@@ -6,7 +6,9 @@ true bit depth, as 1 (grey) or 3 (RGB) channels.
   is taken as [0, 1]. An I or F file outside its range is refused (``out_of_range``), never clipped.
 - Transparency (LA, PA, RGBA, a palette or grey/RGB image with a transparent colour, a 16-bit grey image with a
   transparent value) is composited on black: a fully transparent pixel is −1. Pillow reads 16-bit grey + alpha
-  and 16-bit RGBA PNGs as 8-bit RGBA, so these are composited from 8 bits.
+  and 16-bit RGBA PNGs as 8-bit RGBA, so these are composited from 8 bits; it reads a 16-bit RGB PNG as the
+  high bytes of its values, so its 16-bit transparent colour is matched on its high bytes too (a colour within
+  1/256 of it is transparent as well).
 - Colour: P, CMYK, YCbCr, LAB, HSV and RGBX go to RGB through Pillow; grey is repeated for 3 channels, and
   colour becomes grey by ITU-R 601 luma (0.299 R + 0.587 G + 0.114 B, Pillow's own L) for 1.
 - Animated and multi-page files (GIF, TIFF): the first frame.
@@ -56,6 +58,8 @@ def _canonical(img: Image.Image) -> Image.Image:
             return img
         x = np.asarray(img)  # the transparent value on black: 0, in the file's own depth, before any resizing
         return Image.fromarray(np.where(x == img.info["transparency"], 0, x).astype(x.dtype))
+    if img.mode == "RGB" and "transparency" in img.info and img.tile and str(img.tile[0][3]).endswith(";16B"):
+        img.info["transparency"] = tuple(v >> 8 for v in img.info["transparency"])  # the bytes Pillow kept
     if "transparency" in img.info or img.mode in ("PA", "RGBa"):
         return img.convert("RGBA")
     if img.mode in ("1", "La"):
