@@ -86,6 +86,11 @@ def test_the_reconstruction_term_is_x_against_g_of_g_x_target_with_the_original_
     assert torch.allclose(fake, by_hand(x, target))
     assert torch.allclose(term, (x - by_hand(by_hand(x, target), original)).abs().mean())
     assert not torch.allclose(term, (x - by_hand(by_hand(x, target), target)).abs().mean())
+    other = Generator(3, K, width=4, res_blocks=1).eval()  # e.g. the EMA copy: the held-out reconstruction L1
+    one_hot = lambda d: F.one_hot(d, K).float()  # noqa: E731
+    assert torch.allclose(
+        family.reconstruction(x, original, target, other)[1], (x - other(other(x, one_hot(target)), one_hot(original))).abs().mean()
+    )
 
 
 def test_the_generator_loss_is_adversarial_plus_classification_plus_ten_times_reconstruction(monkeypatch):

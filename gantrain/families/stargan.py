@@ -120,9 +120,10 @@ class StarGANFamily(Family):
         }
         return adversarial + self.lambda_cls * classification + penalty, logs
 
-    def reconstruction(self, x: Tensor, original: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
-        """G(x, c) and the cycle term E‖x − G(G(x, c), c')‖₁ (the paper's Eq. 4)."""
-        g = self.networks["generator"]
+    def reconstruction(self, x: Tensor, original: Tensor, target: Tensor, network: Optional[nn.Module] = None) -> tuple[Tensor, Tensor]:
+        """G(x, c) and the cycle term E‖x − G(G(x, c), c')‖₁ (the paper's Eq. 4); with ``network`` (e.g. the EMA
+        copy, in eval mode) in place of G, the held-out reconstruction L1 of a trained model."""
+        g = self.sampling_network(network)
         fake = g(x, self.condition(target))
         return fake, (x - g(fake, self.condition(original))).abs().mean()
 
