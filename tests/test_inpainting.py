@@ -216,7 +216,7 @@ def test_cli_trains_evaluates_the_hole_and_resumes_exactly(compose, tmp_path):
     [
         ("dataset.mask.size=1.0", r"dataset.mask.size=1.0 must be a fraction in \(0, 1\)"),
         ("dataset.mask.kind=circle", r"dataset.mask.kind='circle' is not a mask kind"),
-        ("dataset=digits", r"model=context_encoder inpaints holes: use a masked dataset"),
+        ("model.overlap=2.5", r"model.overlap=2.5 must be"),
     ],
 )
 def test_a_malformed_mask_option_is_refused_in_one_line_before_any_data(compose, tmp_path, override, message, monkeypatch):
@@ -247,3 +247,12 @@ def test_a_folder_of_ones_own_images_gets_random_holes_and_trains(compose, tmp_p
     sample = bundle.train[5]
     assert sample["image"].shape == (3, 16, 16) and torch.equal(sample["mask"], MaskSpec.of({"kind": "random"}).masks([5], 16, 16, 0)[0])
     assert "loss/G_rec" in train(cfg, tmp_path / "run")
+
+
+@pytest.mark.parametrize(
+    "dataset, message", [("digits", "fills holes, but this dataset has no masks"), ("grid25", "this dataset gives points")]
+)
+def test_a_dataset_without_holes_is_refused_in_one_line(compose, tmp_path, dataset, message):
+    with pytest.raises(ConfigError, match=rf"model=context_encoder with dataset={dataset}\b.*{message}") as err:
+        train(compose([o for o in TINY if not o.startswith("dataset")] + [f"dataset={dataset}"]), tmp_path / "run")
+    assert "\n" not in str(err.value)

@@ -51,8 +51,9 @@ class InpaintingFamily(Family):
     ):
         super().__init__(name)
         if mask is None:
-            raise ConfigError(
-                f"model={name} inpaints holes: use a masked dataset (dataset=inpaint_digits, or any dataset with configs/dataset/base/inpaint.yaml)"
+            raise ValueError(
+                f"{name} fills holes, but this dataset has no masks: use dataset=inpaint_digits, inpaint_folder, or mask "
+                "another with configs/dataset/base/inpaint.yaml"
             )
         if loss.lipschitz:
             raise ConfigError(f"model={name} takes no regularizer, so its loss cannot be a Wasserstein one: use loss=nonsaturating")

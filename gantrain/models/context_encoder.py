@@ -24,6 +24,8 @@ from gantrain.models.patchgan import normal_init
 
 
 def _log2_exact(size: int, what: str) -> int:
+    if size is None:
+        raise ValueError("the context encoder fills holes in images, but this dataset gives points")
     levels = size.bit_length() - 1 if isinstance(size, int) else 0
     if levels < 3 or size != 1 << levels:
         raise ValueError(f"{what}={size}: the context encoder halves the image down to 4×4; use a power of two ≥ 8 (32 or 64)")
