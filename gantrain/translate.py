@@ -22,7 +22,6 @@ from typing import Optional, Sequence
 import torch
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from PIL import Image
-from torchvision.utils import save_image
 
 from gantrain import checkpoint
 from gantrain.cli import build_family, pick_device
@@ -57,11 +56,13 @@ def plan(input_dir: Path, output_dir: Path) -> list[tuple[Path, Path]]:
 
 
 def write(image: torch.Tensor, out: Path) -> None:
-    """Save ``image`` ([-1, 1]) in the format its name says, through a temporary file renamed into place, so an
+    """Save ``image`` ([-1, 1], 1 or 3 channels: a grey or RGB file) in the format its name says, through a temporary file renamed into place, so an
     interrupted command leaves no partial image."""
     partial = out.with_name(f".{out.name}.partial")
+    pixels = ((image.clamp(-1, 1) + 1) * 127.5 + 0.5).to(torch.uint8).permute(1, 2, 0).numpy()
     try:
-        save_image((image.clamp(-1, 1) + 1) / 2, partial, format=Image.registered_extensions()[out.suffix.lower()])
+        picture = Image.fromarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels)  # grey stays grey
+        picture.save(partial, format=Image.registered_extensions()[out.suffix.lower()])
         os.replace(partial, out)
     finally:
         partial.unlink(missing_ok=True)

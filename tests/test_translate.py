@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -59,3 +60,39 @@ def test_arguments_are_checked_and_a_model_that_does_not_translate_is_refused_in
     err = capsys.readouterr().err.strip()
     assert err == "gantrain-translate: error: model=mlp does not translate images: gantrain-translate needs an image-to-image model"
     assert not (tmp_path / "out").exists()
+
+
+def test_a_pix2pix_run_translates_a_folder_as_its_network_does_and_lists_what_it_could_not_read(tmp_path, capsys):
+    from gantrain import checkpoint
+    from gantrain.cli import build_family
+    from gantrain.data.images import read_image
+    from gantrain.evaluate import run_config
+
+    run = tmp_path / "run"
+    tiny = ["model=pix2pix", "dataset=edges2digits", "model.generator.width=2", "model.discriminator.width=2"]
+    gantrain.cli.train(compose_config(QUICK + tiny + ["trainer.batch_size=8", "model.generator.dropout_at_test=false"]), run)
+    folder = tmp_path / "edges"
+    folder.mkdir()
+    for i, value in enumerate((0, 255, 90)):
+        Image.new("L", (40, 24), value).save(folder / f"e{i}.png")  # not square, not 32 px: resized and cropped
+    (folder / "broken.png").write_bytes(b"not a png")
+    capsys.readouterr()
+    main([f"ckpt={run}", f"input={folder}", f"output={tmp_path / 'out'}", "batch_size=2"])
+    captured = capsys.readouterr()
+    assert "skipped broken.png" in captured.err and "wrote 3 image(s)" in captured.out
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["e0.png", "e1.png", "e2.png"]
+
+    state = checkpoint.load(run / "checkpoints" / "last.pt")
+    family = build_family(run_config(state, {}))
+    checkpoint.restore(family, state["networks"], "run")
+    family.eval()
+    with torch.no_grad():
+        expected = family.translate(torch.stack([read_image(folder / f"e{i}.png", 1, 32) for i in range(3)]))
+    for i in range(3):
+        written = torch.from_numpy(np.asarray(Image.open(tmp_path / "out" / f"e{i}.png"), dtype="float32"))
+        assert written.shape == (32, 32)
+        assert (written / 255 * 2 - 1 - expected[i, 0]).abs().max() <= 1 / 255 + 1e-6  # 8-bit rounding only
+    # a second call would overwrite: refused before anything is read or written
+    with pytest.raises(SystemExit):
+        main([f"ckpt={run}", f"input={folder}", f"output={tmp_path / 'out'}"])
+    assert "3 output file(s) exist already" in capsys.readouterr().err
