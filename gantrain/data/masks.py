@@ -4,7 +4,7 @@
 each split a ``mask`` field: bool 1×H×W, true where pixels are missing. ``image`` stays the full original (the
 target); the inpainting family makes the holed input. ``mask`` is ``{kind, size, seed}``:
 
-- ``centre``: the square of side ``round(size · S)`` at the centre (Pathak et al. 2016, §5: the central region,
+- ``centre``: the square of side ``round(size · S)`` at the centre (Pathak et al. 2016's "central region":
   half the side by default, ``size=0.5``).
 - ``random``: axis-aligned rectangles, each side drawn from [size·S/4, size·S], placed uniformly and added until
   they cover size² of the image (the area of the centre hole; the paper's random blocks cover up to ¼ of it).
@@ -153,7 +153,7 @@ def biharmonic_fill(image: Tensor, mask: Tensor) -> Tensor:
 
 def rim(mask: Tensor, width: int) -> Tensor:
     """The ``width``-pixel band just outside the hole (its square dilation minus the hole): the overlap the
-    context encoder also predicts (Pathak et al. 2016, §5.1; the official code's ``overlapPred``)."""
+    context encoder also predicts (the official code's ``overlapPred``)."""
     if width == 0:
         return torch.zeros_like(mask)
     grown = F.max_pool2d(mask.float(), 2 * width + 1, stride=1, padding=width) > 0

@@ -2,11 +2,11 @@
 
 The encoder sees the image with its hole filled (``fill_hole``: each image's mean colour over its visible
 pixels) and predicts the image; the output (``composite``) is the input outside the hole, exactly, and the
-prediction inside it. The generator minimizes Eq. 5, λ_rec·L_rec + λ_adv·L_adv with λ_rec = 0.999 and
-λ_adv = 0.001 (§5.1), where L_rec (Eq. 2) is the squared error over the predicted region — the hole and an
-``overlap``-pixel rim of context around it (§5.1: 4 px, the official ``overlapPred``) — weighted 10× on the rim
-(the official ``overlapL2Weight``) and averaged over the region's pixels, as the official code's weighted MSE.
-For a centre hole the region is its square grown by the rim; for random masks, each hole's square dilation.
+prediction inside it. The generator minimizes the joint loss (the paper's Eq. 4) λ_rec·L_rec + λ_adv·L_adv with
+λ_rec = 0.999 and λ_adv = 0.001, where L_rec (Eq. 1) is the squared error over the predicted region — the hole and
+an ``overlap``-pixel rim of context around it, which the official code also predicts (``overlapPred=4``) — weighted
+10× on the rim (``overlapL2Weight``) and averaged over the region's pixels, as the official weighted MSE. For a
+centre hole the region is its square grown by the rim; for random masks, each hole's square dilation.
 
 The discriminator judges the predicted region (official ``conditionAdv=0``): for centre holes the centred square
 of hole + rim, cropped from the prediction (fake) and from the image (real); for random holes, whose region can
@@ -76,7 +76,7 @@ class InpaintingFamily(Family):
     def phases(self, d_steps: int) -> list[Phase]:
         return [Phase("discriminator", ("discriminator",), d_steps), Phase("generator", ("generator",))]
 
-    # ------------------------------------------------------------------ the pieces of Eq. 5
+    # ------------------------------------------------------------------ the pieces of Eq. 4
     def predict(self, image: Tensor, mask: Tensor, network: Optional[nn.Module] = None) -> Tensor:
         """The network's whole-image prediction from the holed input."""
         return self.sampling_network(network)(fill_hole(image, mask))

@@ -1,6 +1,6 @@
-"""The context encoder's networks (Pathak et al. 2016, §3 and the official train.lua), sized for 8–64 px.
+"""The context encoder's networks (Pathak et al. 2016, and the official train.lua), sized for 8–64 px.
 
-``ContextEncoder``, an encoder–decoder, as the official code (which implements the bottleneck of §3.1 as a plain
+``ContextEncoder``, an encoder–decoder, as the official code (which implements the bottleneck as a plain
 4×4 convolution to ``nBottleneck`` channels, not the channel-wise fully connected layer): the encoder is 4×4
 stride-2 convolutions (the first without batch norm), LeakyReLU 0.2, down to 4×4, then a 4×4 convolution to a
 1×1 bottleneck, batch norm + LeakyReLU; the decoder a 4×4 up-convolution to 4×4 and 4×4 stride-2 up-convolutions
