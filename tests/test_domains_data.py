@@ -89,6 +89,8 @@ def test_one_subfolder_per_domain_trains_two_steps(compose, tmp_path):
     (tmp_path / "one" / "only").mkdir(parents=True)
     with pytest.raises(ConfigError, match="has 1 subfolder.*one subfolder per domain"):
         domains_folder(str(tmp_path / "one"))
+    with pytest.raises(ConfigError, match="picks columns of an attribute CSV"):
+        domains_folder(str(tmp_path / "data"), selected=["blond"])
 
 
 def _csv(folder, text):

@@ -56,6 +56,10 @@ def domains_folder(
     if not folder.is_dir():
         raise ConfigError(f"dataset.root={root!r} is not a folder; point it at a folder of domain subfolders or of images with a CSV")
     if attributes is None:
+        if selected is not None:
+            raise ConfigError(
+                f"dataset.selected={list(selected)} picks columns of an attribute CSV: give it with dataset.attributes=FILE.csv"
+            )
         subfolders = [d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")]
         if len(subfolders) < 2:
             raise ConfigError(
