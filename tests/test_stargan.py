@@ -54,6 +54,10 @@ def test_the_official_networks_have_the_official_parameter_counts_and_output_sha
         Discriminator(3, 32, 5, repeat_num=6)
     with pytest.raises(ValueError, match="size divisible by 4"):
         Generator(3, 5, image_size=30)
+    with pytest.raises(ValueError, match="StarGAN translates images, but this dataset gives points"):
+        Discriminator(None, None, 5)
+    with pytest.raises(ValueError, match="num_domains=0: the data needs domain labels or attributes"):
+        Generator(3, 0)
 
 
 def test_eval_mode_normalizes_each_image_by_its_own_statistics_as_the_official_sampling_does():

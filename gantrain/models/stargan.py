@@ -72,7 +72,8 @@ class Generator(nn.Module):
         eval_running_stats: bool = False,
     ):
         super().__init__()
-        if num_domains < 1 or width < 1 or res_blocks < 0:
+        _check_images(channels, num_domains)
+        if width < 1 or res_blocks < 0:
             raise ValueError(
                 f"StarGAN's generator needs num_domains ≥ 1, width ≥ 1, res_blocks ≥ 0 (got {num_domains}, {width}, {res_blocks})"
             )
@@ -100,6 +101,7 @@ class Discriminator(nn.Module):
 
     def __init__(self, channels: int = 3, image_size: int = 128, num_domains: int = 5, width: int = 64, repeat_num: int | None = 6):
         super().__init__()
+        _check_images(channels, num_domains)
         if repeat_num is None:
             repeat_num = max(1, _halvings(image_size) - 1)
         if repeat_num < 1 or image_size % 2**repeat_num:
@@ -119,6 +121,13 @@ class Discriminator(nn.Module):
     def forward(self, x: Tensor) -> DiscriminatorOutput:
         h = self.main(x)
         return DiscriminatorOutput(self.source(h), self.classify(h).flatten(1))
+
+
+def _check_images(channels, num_domains) -> None:
+    if not channels:
+        raise ValueError("StarGAN translates images, but this dataset gives points")
+    if num_domains < 1:
+        raise ValueError(f"StarGAN translates between domains, but num_domains={num_domains}: the data needs domain labels or attributes")
 
 
 def _halvings(n: int) -> int:
