@@ -150,7 +150,6 @@ TINY = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="PairedTranslationFamily.targets does not return the held-out segmentation yet")
 def test_spade_on_shapes2texture_trains_with_the_segmenters_miou(compose, tmp_path):
     overrides = TINY + [
         "trainer.steps=2",
