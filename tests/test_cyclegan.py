@@ -192,3 +192,21 @@ def test_interrupted_and_resumed_run_equals_an_uninterrupted_one_pools_included_
     assert full.keys() == part.keys() and {"pools.A.images", "pools.B.count"} <= set(full)
     assert all(torch.equal(full[k], part[k]) for k in full)
     assert int(at_three["pools.B.count"]) == 3 and not torch.equal(at_three["pools.B.images"], full["pools.B.images"])
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (["regularizer=r1"], r"model=cyclegan takes no regularizers \(regularizer=r1 given\)"),
+        (["loss=relativistic"], "generator term reads D on real images"),
+        (["model.D_A.n_layers=3"], "model.D_A leaves no patch at 16 px"),
+        (["dataset.image_size=18"], "multiples of 4 from 8 px"),
+        (["dataset.domain_b=tinted"], r"thin → tinted have 3 channel\(s\)"),
+    ],
+)
+def test_impossible_settings_are_refused_in_one_line_before_training(compose, tmp_path, overrides, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        train(compose([*TINY, "trainer.steps=1", "trainer.eval_every=0", *overrides]), tmp_path)
+    assert "\n" not in str(err.value) and not (tmp_path / "checkpoints").exists()
+    with pytest.raises(ConfigError, match="trainer.d_steps=2: CycleGAN updates D once on the fakes of each generator update"):
+        make_family().phases(2)

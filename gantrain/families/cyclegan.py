@@ -14,7 +14,7 @@ Discriminator phase (D_A and D_B together): as in the official code, D is update
 generator phase of the same step (detached, stashed per micro-batch, so ``trainer.accumulate`` pairs each D
 micro-batch with its G one), through an image history pool per domain (``ImagePool``, Shrivastava et al.
 2017), against the same real images: ℓ_D(D_B(b), D_B(pool_B(G_AB(a)))) + ℓ_D(D_A(a), D_A(pool_A(G_BA(b)))).
-For LSGAN ℓ_D is ½E[(D(real) − 1)²] + ½E[D(fake)²], the official loss halved. The phase takes no batch of
+For LSGAN ℓ_D is ½E[(D(real) − 1)²] + ½E[D(fake)²], the official code's (MSE_real + MSE_fake)·0.5. The phase takes no batch of
 its own (one batch per step, as the official code), so ``trainer.d_steps`` must be 1.
 
 Sampling, previews and metrics translate A → B with G_AB (the EMA copy when ``trainer.ema`` > 0); ``translate``
@@ -23,7 +23,7 @@ goes either way.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Mapping, Optional
 
 import torch
 import torch.nn.functional as F
@@ -63,7 +63,7 @@ class ImagePool(nn.Module):
                 out.append(image)
             elif float(torch.rand(())) > 0.5:
                 j = int(torch.randint(self.size, ()))
-                out.append(self.images[j].clone())
+                out.append(self.images[j].to(image.dtype, copy=True))
                 self.images[j] = image
             else:
                 out.append(image)
@@ -90,8 +90,15 @@ class CycleGANFamily(Family):
         adversarial_weight: float = 2.0,
         pool_size: int = 50,
         paired_heldout: bool = False,
+        regularizers: Optional[Mapping] = None,
     ):
         super().__init__(name)
+        if loss.generator_uses_real:
+            raise ConfigError(
+                "model=cyclegan: this loss's generator term reads D on real images; use loss=lsgan (the paper's), nonsaturating or hinge"
+            )
+        if regularizers:
+            raise ConfigError(f"model=cyclegan takes no regularizers (regularizer={', '.join(regularizers)} given): use regularizer=none")
         if identity_weight and channels_a != channels_b:
             raise ConfigError(
                 f"model.identity_weight={identity_weight}: the identity loss feeds B images to G_AB, but A has {channels_a} "
@@ -140,7 +147,7 @@ class CycleGANFamily(Family):
         cycle = F.l1_loss(g_ba(fake_b), a) + F.l1_loss(g_ab(fake_a), b)
         identity = F.l1_loss(g_ab(b), b) + F.l1_loss(g_ba(a), a) if self.identity_weight else torch.zeros((), device=a.device)
         with frozen(d_a), frozen(d_b):
-            adversarial = self.adversarial_loss.generator(d_b(fake_b), None) + self.adversarial_loss.generator(d_a(fake_a), None)
+            adversarial = self.adversarial_loss.generator(d_b(fake_b)) + self.adversarial_loss.generator(d_a(fake_a))
         if self._fakes and self._fakes[0][0] != step:  # left by an update a non-finite loss skipped
             self._fakes.clear()
         self._fakes.append((step, {"a": a, "b": b, "fake_a": fake_a.detach(), "fake_b": fake_b.detach()}))
