@@ -86,7 +86,7 @@ def check_config(cfg: DictConfig, overrides: Sequence[str] = (), run_dir=None) -
     """Every check the composed config allows before data, networks or optimizers exist (gantrain/validate.py);
     the checked trainer settings."""
     validate.check_missing(cfg)
-    validate.check_interpolations(cfg)
+    validate.check_interpolations(cfg, config_dir())
     settings = TrainerSettings.from_config(cfg.trainer)
     groups = [p.name for p in config_dir().iterdir() if p.is_dir()]
     reference = _reference_config(cfg, overrides)
@@ -282,7 +282,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> dict
 
         with checkpoint.forked_rng(device):  # training's streams stay as seeded, cached classifier or not
             evaluator = build_evaluator(cfg, bundle, device)
-        best_metric = best_metric_name(cfg, evaluator)
+        best_metric = best_metric_name(cfg, evaluator, family)
     trainer = Trainer(
         family,
         stream,

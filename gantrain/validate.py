@@ -14,8 +14,9 @@ import copy
 import difflib
 import inspect
 import os
+import re
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Optional, Sequence
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.utils import get_method
@@ -27,7 +28,7 @@ from gantrain.errors import ConfigError
 
 MAX_SEED = 2**32 - 1  # numpy's seeds
 # ints whose default is positive but where 0 is a valid choice
-ZERO_ALLOWED = ("phase_images", "num_classes", "rows")
+ZERO_ALLOWED = ("phase_images", "num_classes", "rows", "overlap")
 FIXED_LENGTH = {"betas": 2}
 # nodes whose keys are not in any default: what goes there is checked where it is used
 FREE_FORM = ("optimizer.per_phase", "eval.features", "eval.metrics")
@@ -225,11 +226,35 @@ def check_writable(key: str, path) -> None:
         raise ConfigError(f"{key}={str(path)!r} is not writable ({str(here)!r} is read-only); choose another {key}")
 
 
-def check_interpolations(cfg: DictConfig) -> None:
-    """Every ``${…}`` resolves: one resolving to no key (``trainer.log_every=${oops}``) is refused naming it."""
+def dataset_options_with(key: str, config_root: Path) -> list[str]:
+    """The dataset options of ``config_root`` whose composed config sets ``dataset.<key>`` (for an error message)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    def composed(option: str):
+        if GlobalHydra.instance().is_initialized():  # inside the app
+            return compose("train", overrides=[f"dataset={option}"])
+        with initialize_config_dir(config_dir=str(config_root), version_base="1.3"):
+            return compose("train", overrides=[f"dataset={option}"])
+
+    options = sorted(p.stem for p in (config_root / "dataset").glob("*.yaml"))
+    return [o for o in options if key in composed(o).dataset]
+
+
+def check_interpolations(cfg: DictConfig, config_root: Optional[Path] = None) -> None:
+    """Every ``${…}`` resolves: one resolving to no key (``trainer.log_every=${oops}``) is refused naming it. A
+    model reading a dataset key its dataset lacks (pix2pix's ``dataset.source_channels`` on digits) is told which
+    dataset options of ``config_root`` have it."""
     try:
         OmegaConf.to_container(cfg, resolve=True)
     except InterpolationResolutionError as err:
+        missing = re.search(r"Interpolation key '(dataset\.(\w+))' not found", str(err))
+        if missing and str(err.full_key).startswith("model.") and config_root is not None:
+            having = dataset_options_with(missing[2], Path(config_root))
+            raise ConfigError(
+                f"model={cfg.model.get('name')} reads {missing[1]}, which dataset={cfg.dataset.get('name')} does not have: "
+                f"use a dataset that has it ({', '.join(having) or 'none of the built-in ones'})"
+            ) from None
         raise ConfigError(f"{err.full_key}: {str(err).splitlines()[0]}; give it a value or a ${{key}} that exists") from None
 
 

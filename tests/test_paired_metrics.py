@@ -130,3 +130,13 @@ def test_without_an_extractor_only_the_pixel_metrics_are_computed_and_psnr_picks
     cfg = type("Cfg", (), {"eval": {"best_metric": None}})()
     assert best_metric_name(cfg, evaluator, family) == "PSNR/pixels"
     assert best_metric_name(cfg, evaluator, Colorizer()) is None  # nothing to pick by
+
+
+def test_the_dataset_classifier_is_refused_for_attribute_domains_in_one_line():
+    from gantrain.errors import ConfigError
+    from gantrain.metrics.extractors import build_extractor
+
+    data = InMemory({"image": torch.zeros(8, 3, 8, 8), "attributes": torch.ones(8, 3)})
+    spec = DataSpec("image", (3, 8, 8), num_classes=3, fields={"image": (3, 8, 8), "attributes": (3,)})
+    with pytest.raises(ConfigError, match="needs|class labels, but this dataset has none.*eval.features=inception.*none"):
+        build_extractor("classifier", bundle=DataBundle(train=data, heldout=data, spec=spec))

@@ -181,11 +181,14 @@ def test_pix2pix_on_edges2digits_trains_end_to_end_with_the_paired_metrics(compo
         "eval.classifier.epochs=1",
         "eval.classifier.width=4",
         "eval.classifier.feature_dim=16",
+        "eval.best_metric=PSNR",  # a paired metric picks the best checkpoint
     ]
     scores = train(compose(overrides), tmp_path / "run")  # the last logs and the last evaluation's metrics
     assert {"loss/G", "loss/L1", "loss/D", "L1/pixels", "PSNR/pixels", "SSIM/pixels", "class_accuracy/classifier"} <= set(scores)
     assert 0 < scores["L1/pixels"] < 2 and 0 <= scores["class_accuracy/classifier"] <= 1
     assert (tmp_path / "run" / "samples" / "translation_step_0000002.png").is_file()
+    best = checkpoint.load(tmp_path / "run" / "checkpoints" / "best.pt")
+    assert best["metrics"]["PSNR/pixels"] == pytest.approx(scores["PSNR/pixels"])
 
 
 def test_resume_after_three_steps_equals_six_uninterrupted_steps(compose, tmp_path):

@@ -2,7 +2,8 @@
 
 Field names every source uses for the same thing: ``image``, what the model generates (the target domain of a
 translation: FID and the dataset classifier read this field); ``label``, a class or domain index; ``source``, a
-translation's input image; ``mask``, a bool N×1×H×W map, true where pixels are missing (inpainting);
+translation's input image; ``attributes``, a float vector of 0/1 per sample (multi-label domains, StarGAN's CelebA
+mode; ``DataSpec.num_classes`` then counts the attributes); ``mask``, a bool N×1×H×W map, true where pixels are missing (inpainting);
 ``segmentation``, an int64 index map (N×H×W) of classes; ``caption``, a string. A paired training split holds
 each ``source`` with its ``image``; an unpaired one draws them independently; a held-out split pairs each
 ``source`` with its true translation wherever the task knows it (the built-in tasks), so translations are scored

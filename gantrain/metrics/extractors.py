@@ -24,9 +24,9 @@ def build_extractor(
     if features is None or features == "none":
         return None
     if isinstance(features, str) and features == "classifier":
-        if bundle is None or bundle.spec.num_classes < 2:
+        if bundle is None or bundle.spec.num_classes < 2 or "label" not in bundle.spec.fields:  # attributes are no classes
             raise ConfigError(
-                "eval.features=classifier trains on the dataset's labels, but this dataset has none: "
+                "eval.features=classifier trains on the dataset's class labels, but this dataset has none: "
                 "use eval.features=inception, a {_target_: …} module or none (pixel metrics of paired data only)"
             )
         settings = OmegaConf.to_container(eval_cfg.get("classifier") or OmegaConf.create(), resolve=True)
