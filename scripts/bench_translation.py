@@ -13,7 +13,8 @@ itself, grey repeated to RGB), ``mean target`` (the mean training target), and f
 Prints a markdown table (primary metric first: the one each method must beat its baselines on) and writes
 ``scripts/results/translation.{json,md,png}`` (the PNG: input | output | target rows of each method).
 
-    python scripts/bench_translation.py [--methods pix2pix cyclegan] [--budget 180] [--device cpu] [--set KEY=VALUE …]
+    python scripts/bench_translation.py [--methods pix2pix cyclegan] [--budget 180] [--device cpu] [--threads N]
+                                        [--set KEY=VALUE …]
 """
 
 from __future__ import annotations
@@ -110,8 +111,11 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--budget", type=float, default=180.0, help="training seconds per method")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is fastest on a busy 2-core machine)")
     parser.add_argument("--set", nargs="*", default=[], help="extra config overrides for every method")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     evaluators: dict = {}
     rows, previews = [], {}

@@ -538,4 +538,20 @@ MUTATIONS = [
         old="interpolation=transforms.InterpolationMode.NEAREST",
         new="interpolation=transforms.InterpolationMode.BILINEAR",
     ),
+    Mutation(
+        name="psnr_with_the_models_range",
+        description="PSNR of images mapped to [0, 1] taken with the model's data range of 2 ([-1, 1]): 6 dB too high",
+        file="gantrain/metrics/paired.py",
+        tests=["tests/test_paired_metrics.py::test_identical_pairs_score_zero_l1_unit_ssim_and_an_offset_gives_the_closed_form_psnr"],
+        old="psnr = [peak_signal_noise_ratio(r, f, data_range=1.0) for r, f in zip(real, fake)]",
+        new="psnr = [peak_signal_noise_ratio(r, f, data_range=2.0) for r, f in zip(real, fake)]",
+    ),
+    Mutation(
+        name="evaluator_scores_translations_against_shuffled_targets",
+        description="the evaluator's paired metrics compare each translation with another row's target",
+        file="gantrain/metrics/evaluator.py",
+        tests=["tests/test_paired_metrics.py::test_the_evaluator_scores_a_familys_samples_against_its_targets_in_order"],
+        old="scores = paired_scores(samples, target[: len(samples)].to(samples.dtype),",
+        new="scores = paired_scores(samples, target[: len(samples)].roll(1, 0).to(samples.dtype),",
+    ),
 ]
