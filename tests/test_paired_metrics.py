@@ -140,3 +140,23 @@ def test_the_dataset_classifier_is_refused_for_attribute_domains_in_one_line():
     spec = DataSpec("image", (3, 8, 8), num_classes=3, fields={"image": (3, 8, 8), "attributes": (3,)})
     with pytest.raises(ConfigError, match="needs|class labels, but this dataset has none.*eval.features=inception.*none"):
         build_extractor("classifier", bundle=DataBundle(train=data, heldout=data, spec=spec))
+
+
+def test_kid_of_exact_translations_is_near_zero_not_driven_negative_by_each_pair_s_likeness():
+    """The unbiased MMD² assumes independent sets; translations paired row by row with their targets are not, and
+    on the whole sets an exact translator scores far below zero. Disjoint halves give about 0."""
+    from gantrain.metrics.scores import kernel_inception_distance
+
+    torch.manual_seed(0)
+    heldout = colour_pairs(64, seed=5)
+    family = PairedColorizer()
+    with torch.no_grad():
+        family.networks["colorizer"].weight.copy_(torch.tensor([0.9, -0.5, 0.2]).view(3, 1, 1, 1))
+        family.networks["colorizer"].bias.fill_(0.05)
+    bundle = DataBundle(train=heldout, heldout=heldout, spec=DataSpec("image", (3, 8, 8)))
+    evaluator = Evaluator(bundle, ModuleExtractor(nn.Flatten(), "pixels"), num_samples=64, batch_size=16, kid_subsets=20, metrics=["kid"])
+    samples = evaluator.sample(family)
+    kid = evaluator.evaluate(samples)["KID/pixels"]
+    whole = kernel_inception_distance(heldout.fields["image"].flatten(1), samples.flatten(1), 20, 1000, 0)[0]
+    assert whole < -10 * abs(kid)  # what the whole, paired sets would give
+    assert abs(kid) < 0.05 * abs(whole)

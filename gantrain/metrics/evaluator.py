@@ -218,7 +218,7 @@ class Evaluator:
         if self.wants("IS") and logits is not None and len(logits) >= self.is_splits:
             out["IS"] = inception_score(logits, self.is_splits)[0]
         if self.wants("KID"):
-            out["KID"] = kernel_inception_distance(real, fake, self.kid_subsets, self.kid_subset_size, self.seed)[0]
+            out["KID"] = kernel_inception_distance(*self._independent(real, fake), self.kid_subsets, self.kid_subset_size, self.seed)[0]
         if self.wants("precision") or self.wants("recall"):
             out["precision"], out["recall"] = precision_recall(real, fake, self.precision_k)
         if self.wants("density") or self.wants("coverage"):
@@ -239,6 +239,16 @@ class Evaluator:
             return {}
         scores = self.segmenter.scores(samples, target[: len(samples)], self.batch_size)
         return {k: v for k, v in scores.items() if self.wants(k.split("/")[0])}
+
+    def _independent(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
+        """Real and generated features for KID's unbiased estimator, which assumes the two sets independent. A
+        translation is not independent of its own held-out target (sample i was made from held-out row i mod N),
+        so with paired targets the first half of the held-out rows is compared with the translations of the
+        second half."""
+        if "image" not in self._targets:
+            return real, fake
+        half = len(real) // 2
+        return real[:half], fake[torch.arange(len(fake)) % len(real) >= half]
 
     def paired(self, samples: Tensor) -> dict[str, float]:
         """The pixel metrics of ``samples`` against the images the last ``sample`` call's targets name."""
