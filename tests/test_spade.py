@@ -195,3 +195,23 @@ def test_a_segmentation_folder_trains_two_steps(compose, tmp_path):
     ]
     logs = train(compose(overrides), tmp_path / "run")
     assert {"loss/G", "loss/D", "loss/feature_matching"} <= set(logs) and all(torch.isfinite(torch.tensor(v)) for v in logs.values())
+
+
+def test_model_vgg_weights_adds_ten_times_the_perceptual_loss_to_g_and_keeps_vgg_out_of_the_checkpoint(compose, tmp_path):
+    from torchvision.models.vgg import cfgs, make_layers
+
+    from gantrain.cli import build_data, build_family
+
+    path = tmp_path / "vgg19.pth"  # random weights named as torchvision's: no download
+    torch.save({f"features.{k}": v for k, v in make_layers(cfgs["E"]).state_dict().items()}, path)
+    cfg = compose(TINY + [f"model.vgg_weights={path}"])
+    batch = build_data(cfg).train.tensors()
+    torch.manual_seed(0)
+    family = build_family(cfg)
+    torch.manual_seed(1)
+    loss, logs = family.loss("generator", {k: v[:4] for k, v in batch.items()}, 0)
+    expected = logs["loss/G"] + 10.0 * logs["loss/feature_matching"] + 10.0 * logs["loss/vgg"]
+    assert logs["loss/vgg"] > 0 and torch.allclose(loss.detach(), expected)
+    assert not any("slices" in k for k in family.state_dict())  # the frozen ImageNet weights are never checkpointed
+    with pytest.raises(ConfigError, match="model.vgg_weights=.*does not exist"):
+        build_family(compose(TINY + ["model.vgg_weights=missing.pth"]))

@@ -9,7 +9,8 @@ int64 N×H×W class map (``segmentation``, SPADE), which both networks receive a
   "we divide the objective by 2 while optimizing D" (§3.3) — plus any regularizer's penalty.
 - G minimizes loss.generator(D(x, G(x))) + λ_L1 · ‖y − G(x)‖₁ (pix2pix Eq. 4, λ = 100; the mean over pixels)
   + λ_FM · FM (pix2pixHD Eq. 4, SPADE λ = 10): Σ over D's intermediate outputs (``D.features``, all but the
-  final logits) of the mean |D_k(x, y) − D_k(x, G(x))|, real features detached.
+  final logits) of the mean |D_k(x, y) − D_k(x, G(x))|, real features detached; + λ_VGG · the VGG perceptual loss
+  (SPADE §3, λ = 10; gantrain/models/vgg_loss.py) when ``vgg_weights`` names a local vgg19 file.
 - ``loss`` is any ``gantrain.losses`` loss: nonsaturating is pix2pix's "vanilla" BCE (D: real → 1, fake → 0;
   G: fake → 1), hinge is SPADE's.
 - D may return a tensor of patch logits or a list of them (``MultiScale``); over scales the adversarial and
@@ -32,6 +33,7 @@ from gantrain.errors import ConfigError
 from gantrain.families.base import Family, Phase, frozen
 from gantrain.losses import GANLoss
 from gantrain.models.outputs import DiscriminatorOutput
+from gantrain.models.vgg_loss import VGGLoss
 from gantrain.regularizers import Regularizer, check_combination
 
 Tensor = torch.Tensor
@@ -74,6 +76,8 @@ class PairedTranslationFamily(Family):
         feature_matching_weight: float = 0.0,
         d_loss_factor: float = 0.5,
         regularizers: Optional[Mapping[str, Regularizer]] = None,
+        vgg_weights: Optional[str] = None,
+        vgg_weight: float = 10.0,
     ):
         super().__init__(name)
         if condition not in CONDITIONS:
@@ -86,6 +90,7 @@ class PairedTranslationFamily(Family):
             ("l1_weight", l1_weight),
             ("feature_matching_weight", feature_matching_weight),
             ("d_loss_factor", d_loss_factor),
+            ("vgg_weight", vgg_weight),
         ):
             if value < 0:
                 raise ValueError(f"model.{key}={value} must be at least 0")
@@ -97,6 +102,10 @@ class PairedTranslationFamily(Family):
         self.adversarial_loss = loss
         self.condition, self.condition_classes, self.ignore_index = condition, condition_classes, ignore_index
         self.l1_weight, self.feature_matching_weight, self.d_loss_factor = l1_weight, feature_matching_weight, d_loss_factor
+        # SPADE's perceptual loss: frozen ImageNet weights from a local file, moved to the data's device, never
+        # checkpointed (kept out of the module tree)
+        self._perceptual = [VGGLoss(vgg_weights)] if vgg_weights else []
+        self.vgg_weight = vgg_weight
         self.regularizers = dict(regularizers or {})
         check_combination(loss, self.regularizers)
         for reg in self.regularizers.values():
@@ -178,6 +187,11 @@ class PairedTranslationFamily(Family):
             matching = sum(sum((f - r).abs().mean() for f, r in zip(fs[:-1], rs[:-1])) for fs, rs in zip(on_fake, on_real)) / len(on_fake)
             logs["loss/feature_matching"] = matching.detach()
             loss = loss + self.feature_matching_weight * matching
+        if self._perceptual:
+            self._perceptual[0] = vgg = self._perceptual[0].to(fake.device)
+            perceptual = vgg(fake, target)
+            logs["loss/vgg"] = perceptual.detach()
+            loss = loss + self.vgg_weight * perceptual
         for name, reg in self.regularizers.items():
             penalty = reg.generator_penalty(self.networks["generator"], step)
             if penalty is not None:
