@@ -243,12 +243,12 @@ class Evaluator:
     def _independent(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
         """Real and generated features for KID's unbiased estimator, which assumes the two sets independent. A
         translation is not independent of its own held-out target (sample i was made from held-out row i mod N),
-        so with paired targets the first half of the held-out rows is compared with the translations of the
-        second half."""
+        so with paired targets the translations of the first h held-out rows (h: half the rows translated) are
+        compared with the real rows from h on."""
         if "image" not in self._targets:
             return real, fake
-        half = len(real) // 2
-        return real[:half], fake[torch.arange(len(fake)) % len(real) >= half]
+        h = min(len(real), len(fake)) // 2
+        return real[h:], fake[torch.arange(len(fake)) % len(real) < h]
 
     def paired(self, samples: Tensor) -> dict[str, float]:
         """The pixel metrics of ``samples`` against the images the last ``sample`` call's targets name."""
