@@ -5,7 +5,7 @@
     gantrain-translate ckpt=RUN input=faces/ output=out/ domain=2               StarGAN, into one domain
 
 Each input is read as the run's data was (gantrain/data/images.py: any Pillow mode, resized and centre-cropped
-to the model's size, the input domain's channels) and written under the same file name in ``output``, by the
+to the model's size, the input domain's channels; for SPADE, PNG class-index maps resized by nearest neighbour) and written under the same file name in ``output``, by the
 EMA generator when the run kept one. Nothing is overwritten: an output file that exists already stops the
 command before any work. Files that cannot be read are listed and skipped. Other ``key=value`` arguments are
 options of the family's ``translate`` (``direction``, ``domain``) or config overrides (``trainer.device``).
@@ -26,6 +26,7 @@ from PIL import Image
 from gantrain import checkpoint
 from gantrain.cli import build_family, pick_device
 from gantrain.data.images import EXTENSIONS, read_image
+from gantrain.data.segmentation import read_index_map
 from gantrain.errors import ConfigError
 from gantrain.evaluate import checkpoint_path, run_config, sampling_network
 
@@ -59,6 +60,7 @@ def write(image: torch.Tensor, out: Path) -> None:
     """Save ``image`` ([-1, 1], 1 or 3 channels: a grey or RGB file) in the format its name says, through a temporary file renamed into place, so an
     interrupted command leaves no partial image."""
     partial = out.with_name(f".{out.name}.partial")
+    out.parent.mkdir(parents=True, exist_ok=True)  # at the first image: a refused command leaves no folder
     pixels = ((image.clamp(-1, 1) + 1) * 127.5 + 0.5).to(torch.uint8).permute(1, 2, 0).numpy()
     try:
         picture = Image.fromarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels)  # grey stays grey
@@ -82,20 +84,34 @@ def translate_folder(ckpt: str, input_dir: str, output_dir: str, options: dict, 
     network.eval()
     channels = cfg.dataset.get("source_channels") or cfg.dataset.channels
     size = cfg.dataset.image_size
+    if getattr(family, "condition", None) == "segmentation":  # SPADE: inputs are class-index maps, not images
+
+        def read(path: Path) -> torch.Tensor:
+            values = torch.from_numpy(read_index_map(path, size))
+            if values.max() >= cfg.dataset.num_classes and values.max() != cfg.dataset.get("ignore_index"):
+                raise ValueError(f"a class index {int(values.max())} ≥ dataset.num_classes={cfg.dataset.num_classes}")
+            return values
+    else:
+
+        def read(path: Path) -> torch.Tensor:
+            return read_image(path, channels, size)
+
     skipped, written = [], 0
-    Path(output_dir).mkdir(parents=True, exist_ok=True)
     for start in range(0, len(pairs), batch_size):
         images, outs = [], []
         for source, out in pairs[start : start + batch_size]:
             try:
-                images.append(read_image(source, channels, size))
+                images.append(read(source))
                 outs.append(out)
-            except (OSError, ValueError) as err:
+            except (OSError, ValueError, ConfigError) as err:
                 skipped.append(f"{source.name} ({err})")
         if not images:
             continue
         with torch.no_grad():
-            result = family.translate(torch.stack(images).to(family.device), network, **options).float().cpu()
+            try:
+                result = family.translate(torch.stack(images).to(family.device), network, **options).float().cpu()
+            except ValueError as err:  # an option the family does not take, or a value it refuses
+                raise ConfigError(f"model={cfg.model.name}: {err}") from None
         for image, out in zip(result, outs):
             write(image, out)
             written += 1

@@ -96,3 +96,31 @@ def test_a_pix2pix_run_translates_a_folder_as_its_network_does_and_lists_what_it
     with pytest.raises(SystemExit):
         main([f"ckpt={run}", f"input={folder}", f"output={tmp_path / 'out'}"])
     assert "3 output file(s) exist already" in capsys.readouterr().err
+
+
+def test_a_spade_run_translates_class_index_maps_and_an_option_it_does_not_take_is_one_line(tmp_path, capsys):
+    run = tmp_path / "run"
+    tiny = [
+        "model=spade",
+        "dataset=shapes2texture",
+        "dataset.image_size=16",
+        "dataset.source.train_size=16",
+        "dataset.source.heldout_size=8",
+        "model.generator.width=2",
+        "model.generator.hidden=4",
+        "model.discriminator.width=2",
+    ]
+    gantrain.cli.train(compose_config(QUICK + tiny + ["trainer.batch_size=4"]), run)
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    Image.fromarray(np.arange(16 * 16).reshape(16, 16).astype(np.uint8) % 4).save(maps / "m.png")
+    Image.fromarray(np.full((16, 16), 9, np.uint8)).save(maps / "bad.png")  # class 9 of 4
+    capsys.readouterr()
+    main([f"ckpt={run}", f"input={maps}", f"output={tmp_path / 'out'}"])
+    captured = capsys.readouterr()
+    assert "wrote 1 image(s)" in captured.out and "skipped bad.png" in captured.err and "≥ dataset.num_classes=4" in captured.err
+    assert Image.open(tmp_path / "out" / "m.png").size == (16, 16) and Image.open(tmp_path / "out" / "m.png").mode == "RGB"
+    with pytest.raises(SystemExit):
+        main([f"ckpt={run}", f"input={maps}", f"output={tmp_path / 'out2'}", "direction=BtoA"])
+    assert capsys.readouterr().err.strip() == "gantrain-translate: error: model=spade: spade takes no translation options; got direction"
+    assert not (tmp_path / "out2").exists()
