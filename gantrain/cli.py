@@ -271,6 +271,10 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> dict
     family = build_family(cfg).to(device)
     if state is not None:  # before the Trainer writes anything into the run dir
         checkpoint.check_compatible(family, state["networks"], str(Path(cfg.resume) / "checkpoints" / "last.pt"))
+        partial = Path(cfg.resume) / "checkpoints" / "last.pt.tmp"
+        if partial.exists():  # a write the run was killed in (kill -9, power loss): never a whole checkpoint
+            partial.unlink()
+            log.warning("removed %s, a checkpoint whose writing was interrupted; resuming from last.pt", partial)
     optimizers = build_optimizers(cfg, family, settings.d_steps)
     try:
         stream = BatchStream(bundle.train, settings.batch_size, seed=cfg.seed, num_workers=settings.num_workers)

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import torch
@@ -346,3 +347,30 @@ def test_a_failed_cache_write_removes_its_temporary_file_and_keeps_the_old_one(f
     monkeypatch.undo()
     assert os.listdir(tmp_path) == ["features.pt"]
     assert torch.equal(checkpoint.load(path)["w"], torch.ones(3))
+
+
+def test_a_resume_removes_the_partial_checkpoint_a_killed_write_left(compose, tmp_path, caplog):
+    run = tmp_path / "run"
+    quick = [
+        "model=mlp",
+        "dataset=ring8",
+        "dataset.source.n=256",
+        "trainer.batch_size=32",
+        "trainer.eval_every=0",
+        "trainer.sample_every=100",
+    ]
+    gantrain.cli.train(compose(quick + ["trainer.steps=2"]), run)
+    partial = run / "checkpoints" / "last.pt.tmp"
+    partial.write_bytes(b"half a checkpoint")  # what kill -9 during torch.save leaves
+    seen = []
+    original = gantrain.cli.build_optimizers
+
+    def spy(*args, **kwargs):  # before any training step: the partial file is already gone
+        seen.append(partial.exists())
+        return original(*args, **kwargs)
+
+    overrides = ["trainer.steps=3", "override_resume=true"]
+    with caplog.at_level("WARNING", logger="gantrain"), mock.patch.object(gantrain.cli, "build_optimizers", spy):
+        gantrain.cli.train(compose([f"resume={run}", *overrides]), run, overrides=overrides)
+    assert seen == [False] and "a checkpoint whose writing was interrupted" in caplog.text
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["last.pt"]
