@@ -8,7 +8,7 @@ import random
 import re
 import shutil
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Optional
 
 import numpy as np
 import torch
@@ -49,18 +49,20 @@ def _megabytes(n: int) -> str:
     return f"{n / 1e6:.1f} MB"
 
 
-def save(state: dict, path: Path) -> None:
-    """Write ``state`` to a temporary file beside ``path``, flush it to disk, rename it over ``path`` and
-    flush the folder entry: a crash at any moment leaves the old file or the new one, never a torn one.
+def save(state: dict, path: Path, temporary: Optional[str] = None, what: str = "the checkpoint", advice: str = "free some space") -> None:
+    """Write ``state`` to a temporary file beside ``path`` (``temporary``: its name; ``path.name + ".tmp"`` by
+    default), flush it to disk, rename it over ``path`` and flush the folder entry: a crash at any moment leaves
+    the old file or the new one, never a torn one.
 
     A write that fails (``OSError``: a full disk …) or is interrupted removes the temporary file and leaves
-    ``path`` as it was; the ``OSError`` becomes one ``WriteError`` line naming the folder and the size needed.
+    ``path`` as it was; the ``OSError`` becomes one ``WriteError`` line naming ``what`` and its folder, the size
+    needed and ``advice``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(temporary or path.name + ".tmp")
     sink = _Sink()
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as f:
             sink.file = f
             torch.save(state, sink)
@@ -74,13 +76,13 @@ def save(state: dict, path: Path) -> None:
             raise
         counter = _Sink()
         torch.save(state, counter)
-        free = shutil.disk_usage(path.parent).free
+        free = shutil.disk_usage(path.parent).free if path.parent.is_dir() else 0
         reason = err.strerror or type(err).__name__
         kept = f" (the previous {path.name} is kept)" if path.exists() else ""
         raise WriteError(
             err.errno,
-            f"cannot write the checkpoint {path.name} into {path.parent} ({reason}){kept}: it needs {_megabytes(counter.size)}, "
-            f"{_megabytes(free)} are free there; free some space",
+            f"cannot write {what} {path.name} into {path.parent} ({reason}){kept}: it needs {_megabytes(counter.size)}, "
+            f"{_megabytes(free)} are free there; {advice}",
         ) from None
     if os.name == "posix":  # make the rename itself durable (a power cut after it keeps the new file)
         folder = os.open(path.parent, os.O_RDONLY)

@@ -326,14 +326,14 @@ def test_a_cached_file_is_written_by_one_atomic_replace_of_a_temporary_file(tmp_
 
 @pytest.mark.parametrize("failure", ["full_disk", "ctrl_c"])
 def test_a_failed_cache_write_removes_its_temporary_file_and_keeps_the_old_one(failure, tmp_path, monkeypatch):
-    import gantrain.metrics.features
+    import gantrain.checkpoint
     from gantrain.metrics.features import save_cached
 
     path = tmp_path / "features.pt"
     save_cached({"w": torch.ones(3)}, path)
     if failure == "full_disk":
-        monkeypatch.setattr(gantrain.metrics.features, "open", lambda file, mode: FullDisk(file, mode), raising=False)
-        expected = pytest.raises(WriteError, match=rf"^cannot write features.pt into the cache {re.escape(str(tmp_path))} \(No space left")
+        monkeypatch.setattr(gantrain.checkpoint, "open", lambda file, mode: FullDisk(file, mode), raising=False)  # its one writer
+        expected = pytest.raises(WriteError, match=rf"^cannot write the cached features.pt into {re.escape(str(tmp_path))} \(No space left")
     else:
 
         def interrupted(state, sink):

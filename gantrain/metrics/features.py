@@ -36,29 +36,11 @@ def cache_dir(explicit: Optional[str] = None) -> Path:
 
 
 def save_cached(state: dict, path: Path) -> None:
-    """Write ``state`` to a temporary file of this process's own beside ``path`` (runs filling one cache at the
-    same time never share one), flush it to disk and move it over ``path`` with one atomic ``os.replace``: a
-    crash at any moment leaves the old file or the new one, never a torn one. On any error (a full disk,
-    Ctrl-C) the temporary file is removed; an ``OSError`` becomes one ``checkpoint.WriteError`` line."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    sink = checkpoint._Sink()  # keeps the OSError torch may report as a RuntimeError of its own
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
-            sink.file = f
-            torch.save(state, sink)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as err:
-        tmp.unlink(missing_ok=True)
-        err = sink.error or err
-        if isinstance(err, OSError):
-            reason = err.strerror or type(err).__name__
-            raise checkpoint.WriteError(
-                err.errno, f"cannot write {path.name} into the cache {path.parent} ({reason}); free some space or set eval.cache_dir"
-            ) from None
-        raise
+    """``checkpoint.save`` through a temporary file of this process's own (runs filling one cache at the same time
+    never share one): one atomic ``os.replace``, the temporary file removed on any error, a full disk one line."""
+    checkpoint.save(
+        state, path, temporary=f".{path.name}.{os.getpid()}.tmp", what="the cached", advice="free some space or set eval.cache_dir"
+    )
 
 
 def settings_key(settings) -> str:
