@@ -170,3 +170,20 @@ def perturbed_copy(run_dir: Path, to: Path) -> str:
     state["networks"][key] = state["networks"][key] + 1.0
     checkpoint.save(state, path)
     return key
+
+
+def assert_three_plus_three_equals_six(overrides, tmp_path: Path) -> None:
+    """A run of ``overrides`` stopped after 3 steps and resumed to 6 ends with exactly the weights (and every
+    buffer: pools, running statistics) of an uninterrupted 6-step run. Keep ``trainer.lr_decay_start`` at 1: the
+    decay's start is a fraction of ``trainer.steps``, which differs between the legs."""
+    from gantrain import checkpoint
+    from gantrain.cli import train
+
+    common = list(overrides) + ["trainer.sample_every=100", "trainer.checkpoint_every=3", "trainer.eval_every=0"]
+    train(compose_config(common + ["trainer.steps=6"]), tmp_path / "full")
+    train(compose_config(common + ["trainer.steps=3"]), tmp_path / "part")
+    resumed = ["trainer.steps=6", "override_resume=true"]
+    train(compose_config([f"resume={tmp_path / 'part'}", *resumed]), tmp_path / "part", overrides=resumed)
+    full = checkpoint.load(tmp_path / "full" / "checkpoints" / "last.pt")["networks"]
+    part = checkpoint.load(tmp_path / "part" / "checkpoints" / "last.pt")["networks"]
+    assert full.keys() == part.keys() and all(torch.equal(full[k], part[k]) for k in full)

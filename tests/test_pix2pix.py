@@ -17,6 +17,8 @@ from gantrain.losses import hinge, nonsaturating
 from gantrain.models.patchgan import MultiScale, PatchGAN, receptive_field
 from gantrain.models.pix2pix import Dropout, UNetGenerator, conditional_patchgan
 
+from conftest import assert_three_plus_three_equals_six
+
 
 def n_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
@@ -191,15 +193,8 @@ def test_pix2pix_on_edges2digits_trains_end_to_end_with_the_paired_metrics(compo
     assert best["metrics"]["PSNR/pixels"] == pytest.approx(scores["PSNR/pixels"])
 
 
-def test_resume_after_three_steps_equals_six_uninterrupted_steps(compose, tmp_path):
-    common = TINY + ["trainer.sample_every=100", "trainer.checkpoint_every=3", "trainer.eval_every=0"]
-    train(compose(common + ["trainer.steps=6"]), tmp_path / "full")
-    train(compose(common + ["trainer.steps=3"]), tmp_path / "part")
-    overrides = ["trainer.steps=6", "override_resume=true"]
-    train(compose([f"resume={tmp_path / 'part'}", *overrides]), tmp_path / "part", overrides=overrides)
-    full = checkpoint.load(tmp_path / "full" / "checkpoints" / "last.pt")["networks"]
-    part = checkpoint.load(tmp_path / "part" / "checkpoints" / "last.pt")["networks"]
-    assert full.keys() == part.keys() and all(torch.equal(full[k], part[k]) for k in full)
+def test_resume_after_three_steps_equals_six_uninterrupted_steps(tmp_path):
+    assert_three_plus_three_equals_six(TINY, tmp_path)
 
 
 def test_regularizers_see_ds_input_as_condition_and_image_and_every_scales_logits():

@@ -9,13 +9,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gantrain import checkpoint
 from gantrain.cli import train
 from gantrain.errors import ConfigError
 from gantrain.metrics.segmenter import SegmenterNet, segmentation_scores
 from gantrain.models.patchgan import MultiScale, PatchGAN, receptive_field
 from gantrain.models.spade import SPADE, SPADEDiscriminator, SPADEGenerator, SPADEResBlock
 from gantrain.models.vgg_loss import WEIGHTS, VGGLoss
+
+from conftest import assert_three_plus_three_equals_six
 
 
 def one_hot(maps: torch.Tensor, classes: int) -> torch.Tensor:
@@ -167,15 +168,8 @@ def test_spade_on_shapes2texture_trains_with_the_segmenters_miou(compose, tmp_pa
     assert (tmp_path / "run" / "samples" / "translation_step_0000002.png").is_file()
 
 
-def test_resume_after_three_steps_equals_six_uninterrupted_steps(compose, tmp_path):
-    common = TINY + ["trainer.sample_every=100", "trainer.checkpoint_every=3", "trainer.eval_every=0"]
-    train(compose(common + ["trainer.steps=6"]), tmp_path / "full")
-    train(compose(common + ["trainer.steps=3"]), tmp_path / "part")
-    overrides = ["trainer.steps=6", "override_resume=true"]
-    train(compose([f"resume={tmp_path / 'part'}", *overrides]), tmp_path / "part", overrides=overrides)
-    full = checkpoint.load(tmp_path / "full" / "checkpoints" / "last.pt")["networks"]
-    part = checkpoint.load(tmp_path / "part" / "checkpoints" / "last.pt")["networks"]
-    assert full.keys() == part.keys() and all(torch.equal(full[k], part[k]) for k in full)
+def test_resume_after_three_steps_equals_six_uninterrupted_steps(tmp_path):
+    assert_three_plus_three_equals_six(TINY, tmp_path)
 
 
 def test_a_segmentation_folder_trains_two_steps(compose, tmp_path):

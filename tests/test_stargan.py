@@ -9,12 +9,13 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from gantrain import checkpoint
 from gantrain.cli import train
 from gantrain.errors import ConfigError
 from gantrain.families.stargan import StarGANFamily
 from gantrain.models.outputs import DiscriminatorOutput
 from gantrain.models.stargan import Discriminator, Generator
+
+from conftest import assert_three_plus_three_equals_six
 
 K = 4
 
@@ -214,16 +215,8 @@ def test_gantrain_model_stargan_dataset_digit_styles_trains_with_eval(compose, t
     assert preview.size == (2 * (6 * 8 + 1) + 1, 2 * (8 + 1) + 1)  # 4 rows of input + 5 domains, two rows a line
 
 
-def test_resume_after_three_steps_equals_six_uninterrupted_steps(compose, tmp_path):
-    # a constant learning rate: the decay's start is a fraction of trainer.steps, which differs between the legs
-    common = TINY + ["trainer.sample_every=100", "trainer.checkpoint_every=3", "trainer.eval_every=0", "trainer.lr_decay_start=1.0"]
-    train(compose(common + ["trainer.steps=6"]), tmp_path / "full")
-    train(compose(common + ["trainer.steps=3"]), tmp_path / "part")
-    overrides = ["trainer.steps=6", "override_resume=true"]
-    train(compose([f"resume={tmp_path / 'part'}", *overrides]), tmp_path / "part", overrides=overrides)
-    full = checkpoint.load(tmp_path / "full" / "checkpoints" / "last.pt")["networks"]
-    part = checkpoint.load(tmp_path / "part" / "checkpoints" / "last.pt")["networks"]
-    assert full.keys() == part.keys() and all(torch.equal(full[k], part[k]) for k in full)
+def test_resume_after_three_steps_equals_six_uninterrupted_steps(tmp_path):
+    assert_three_plus_three_equals_six(TINY + ["trainer.lr_decay_start=1.0"], tmp_path)
 
 
 def test_networks_that_do_not_fit_the_data_are_refused_in_one_line(compose, tmp_path):
