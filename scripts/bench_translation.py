@@ -146,7 +146,7 @@ def main() -> None:
     fig, axes = plt.subplots(len(previews), 1, figsize=(6, 2.2 * len(previews)), dpi=120, squeeze=False)
     for ax, (method, images) in zip(axes[:, 0], previews.items()):
         ax.imshow(image_grid(images[:4], 4).permute(1, 2, 0).numpy(), interpolation="nearest")
-        ax.set_title(f"{method} ({METHODS[method][0]}): input | output | target", fontsize=8)
+        ax.set_title(f"{method} ({METHODS[method][0]}): its translation preview (input first, target last where known)", fontsize=8)
         ax.axis("off")
     fig.tight_layout()
     fig.savefig(RESULTS / "translation.png")
