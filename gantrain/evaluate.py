@@ -96,24 +96,26 @@ def evaluate_checkpoint(ckpt: str, overrides: Optional[dict] = None, out: Option
     return record
 
 
-def parse_args(argv: Sequence[str]) -> tuple[str, dict, Optional[str]]:
-    """``ckpt=…`` (required), ``out=…`` and config overrides, in Hydra's ``key=value`` syntax."""
-    overrides, ckpt, out = {}, None, None
+def split_arguments(argv: Sequence[str], own: Sequence[str]) -> tuple[dict, dict]:
+    """``key=value`` arguments in Hydra's syntax, split into the command's ``own`` keys and the rest (config
+    overrides, or a family's options); text Hydra cannot parse is one ConfigError."""
     try:
         parsed = OverridesParser.create().parse_overrides(list(argv))
     except Exception as err:
         raise ConfigError(f"cannot parse the arguments: {str(err).splitlines()[0]}") from None
+    mine, rest = {}, {}
     for o in parsed:
-        key, value = o.key_or_group, o.value()
-        if key == "ckpt":
-            ckpt = str(value)
-        elif key == "out":
-            out = str(value)
-        else:
-            overrides[key] = value
-    if ckpt is None:
+        (mine if o.key_or_group in own else rest)[o.key_or_group] = o.value()
+    return mine, rest
+
+
+def parse_args(argv: Sequence[str]) -> tuple[str, dict, Optional[str]]:
+    """``ckpt=…`` (required), ``out=…`` and config overrides, in Hydra's ``key=value`` syntax."""
+    mine, overrides = split_arguments(argv, ("ckpt", "out"))
+    if "ckpt" not in mine:
         raise ConfigError("usage: gantrain-eval ckpt=<run dir or checkpoint file> [out=metrics.json] [eval.key=value …]")
-    return ckpt, overrides, out
+    out = mine.get("out")
+    return str(mine["ckpt"]), overrides, None if out is None else str(out)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import torch
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from PIL import Image
 
 from gantrain import checkpoint
@@ -28,7 +27,7 @@ from gantrain.cli import build_family, pick_device
 from gantrain.data.images import EXTENSIONS, read_image
 from gantrain.data.segmentation import read_index_map
 from gantrain.errors import ConfigError
-from gantrain.evaluate import checkpoint_path, run_config, sampling_network
+from gantrain.evaluate import checkpoint_path, run_config, sampling_network, split_arguments
 
 log = logging.getLogger("gantrain.translate")
 USAGE = (
@@ -120,19 +119,9 @@ def translate_folder(ckpt: str, input_dir: str, output_dir: str, options: dict, 
 
 def parse_args(argv: Sequence[str]) -> tuple[dict, dict, dict]:
     """The command's own arguments (ckpt, input, output, batch_size), the family's options and config overrides."""
-    try:
-        parsed = OverridesParser.create().parse_overrides(list(argv))
-    except Exception as err:
-        raise ConfigError(f"cannot parse the arguments: {str(err).splitlines()[0]}") from None
-    own, options, overrides = {}, {}, {}
-    for o in parsed:
-        key, value = o.key_or_group, o.value()
-        if key in ("ckpt", "input", "output", "batch_size"):
-            own[key] = value
-        elif key in OPTIONS:
-            options[key] = value
-        else:
-            overrides[key] = value
+    own, rest = split_arguments(argv, ("ckpt", "input", "output", "batch_size"))
+    options = {k: v for k, v in rest.items() if k in OPTIONS}
+    overrides = {k: v for k, v in rest.items() if k not in OPTIONS}
     missing = [k for k in ("ckpt", "input", "output") if k not in own]
     if missing:
         raise ConfigError(f"{missing[0]}= is required; {USAGE}")

@@ -30,6 +30,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from bench_digits import RESULTS, _sync, compose, train_for_seconds  # noqa: E402
 
+from gantrain.data import to_device  # noqa: E402
 from gantrain.data.masks import biharmonic_fill, fill_hole  # noqa: E402
 from gantrain.visualize import image_grid  # noqa: E402
 
@@ -102,7 +103,7 @@ def run(method: str, args, evaluators: dict) -> tuple[list[dict], torch.Tensor]:
             continue
         rows.append({"method": f"  {name}", "task": task, "primary": primary, **evaluator.evaluate(baseline(name, heldout, train_mean))})
     with torch.no_grad():
-        preview = next(iter(family.previews(network, trainer.fixed_inputs, {k: v for k, v in trainer.heldout.items()}).values()))
+        preview = next(iter(family.previews(network, trainer.fixed_inputs, to_device(trainer.heldout, trainer.device)).values()))
     return rows, preview.cpu()
 
 
