@@ -11,7 +11,7 @@ itself, grey repeated to RGB), ``mean target`` (the mean training target), and f
 (the hole filled with the image mean, the network's input) and ``biharmonic`` (scikit-image's inpainting).
 
 Prints a markdown table (primary metric first: the one each method must beat its baselines on) and writes
-``scripts/results/translation.{json,md,png}`` (the PNG: input | output | target rows of each method).
+``scripts/results/NAME.{json,md,png}`` (``--name``, default translation) (the PNG: input | output | target rows of each method).
 
     python scripts/bench_translation.py [--methods pix2pix cyclegan] [--budget 180] [--device cpu] [--threads N]
                                         [--set KEY=VALUE …]
@@ -50,6 +50,7 @@ COLUMNS = [
     "L1/hole",
     "class_accuracy/classifier",
     "mIoU/segmenter",
+    "L1/round_trip",
     "FID/classifier",
 ]
 
@@ -117,6 +118,7 @@ def main() -> None:
         default="wall",
         help="process: the budget in CPU seconds (use with --threads 1 on a loaded machine)",
     )
+    parser.add_argument("--name", default="translation", help="results file names: scripts/results/NAME.{json,md,png}")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is fastest on a busy 2-core machine)")
     parser.add_argument("--set", nargs="*", default=[], help="extra config overrides for every method")
@@ -148,17 +150,17 @@ def main() -> None:
     print("\n" + "\n".join(lines))
 
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "translation.json").write_text(
+    (RESULTS / f"{args.name}.json").write_text(
         json.dumps({"budget_s": args.budget, "clock": args.clock, "device": args.device, "rows": rows}, indent=2) + "\n"
     )
-    (RESULTS / "translation.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{args.name}.md").write_text("\n".join(lines) + "\n")
     fig, axes = plt.subplots(len(previews), 1, figsize=(6, 2.2 * len(previews)), dpi=120, squeeze=False)
     for ax, (method, images) in zip(axes[:, 0], previews.items()):
         ax.imshow(image_grid(images[:4], 4).permute(1, 2, 0).numpy(), interpolation="nearest")
         ax.set_title(f"{method} ({METHODS[method][0]}): its translation preview (input first, target last where known)", fontsize=8)
         ax.axis("off")
     fig.tight_layout()
-    fig.savefig(RESULTS / "translation.png")
+    fig.savefig(RESULTS / f"{args.name}.png")
     print(f"\nwrote {RESULTS / 'translation.json'}, translation.md, translation.png")
 
 

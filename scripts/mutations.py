@@ -554,4 +554,20 @@ MUTATIONS = [
         old="scores = paired_scores(samples, target[: len(samples)].to(samples.dtype),",
         new="scores = paired_scores(samples, target[: len(samples)].roll(1, 0).to(samples.dtype),",
     ),
+    Mutation(
+        name="stargan_round_trip_back_to_the_target_domain",
+        description="StarGAN's held-out reconstruction translates back into the target domain instead of the image's own",
+        file="gantrain/families/stargan.py",
+        tests=["tests/test_stargan.py::test_the_held_out_round_trip_l1_is_x_against_g_of_g_x_target_with_its_own_domain"],
+        old='return inputs["source"], g(g(inputs["source"], inputs["domain"]), inputs["origin"])',
+        new='return inputs["source"], g(g(inputs["source"], inputs["domain"]), inputs["domain"])',
+    ),
+    Mutation(
+        name="cyclegan_round_trip_without_the_way_back",
+        description="CycleGAN's held-out cycle error compares A with G_AB(A) instead of G_BA(G_AB(A))",
+        file="gantrain/families/cyclegan.py",
+        tests=["tests/test_cyclegan.py::test_the_held_out_round_trip_l1_is_the_mean_cycle_error_of_g_ba_after_g_ab"],
+        old='return a, self.networks["G_BA"](self.sampling_network(network)(a))',
+        new="return a, self.sampling_network(network)(a)",
+    ),
 ]

@@ -11,9 +11,11 @@ from torch import nn
 
 from gantrain import checkpoint
 from gantrain.cli import train
+from gantrain.data import DataBundle, DataSpec, InMemory
 from gantrain.errors import ConfigError
 from gantrain.families.cyclegan import CycleGANFamily, ImagePool
 from gantrain.losses import lsgan, lsgan_discriminator, lsgan_generator
+from gantrain.metrics.evaluator import Evaluator
 from gantrain.models.patchgan import PatchGAN
 from gantrain.models.resnet_generator import ResnetGenerator
 from gantrain.trainer import Interrupted, Trainer
@@ -86,6 +88,21 @@ def test_identity_generators_make_the_cycle_and_identity_losses_exactly_zero():
     loss, terms = family.loss("generator", batch(), 0)
     assert terms["loss/cycle"].item() == 0.0 and terms["loss/identity"].item() == 0.0
     assert loss.item() == pytest.approx(2.0 * terms["loss/G_adversarial"].item(), rel=1e-6)
+
+
+def test_the_held_out_round_trip_l1_is_the_mean_cycle_error_of_g_ba_after_g_ab():
+    """G_AB(x) = x + 0.1 and G_BA(y) = y + 0.2 move every held-out A image by exactly 0.3 there and back; identities by 0."""
+    data = batch(n=10)
+    bundle = DataBundle(
+        InMemory(data), InMemory(data), DataSpec("image", (1, 16, 16), fields={"source": (1, 16, 16), "image": (1, 16, 16)})
+    )
+    evaluator = Evaluator(bundle, None, num_samples=10, batch_size=4)
+    for g_ab, g_ba, error in ((Shift(0.1), Shift(0.2), 0.3), (nn.Identity(), nn.Identity(), 0.0)):
+        family = make_family(g_ab, g_ba)
+        assert "L1/round_trip" in evaluator.metric_names(family)
+        with torch.no_grad():
+            metrics = evaluator.evaluate(evaluator.sample(family))
+        assert metrics["L1/round_trip"] == pytest.approx(error, abs=1e-6)
 
 
 def test_generator_and_discriminator_losses_are_eqs_1_to_3_with_the_identity_term_and_d_on_the_generators_fakes():
@@ -170,7 +187,7 @@ def test_a_full_pool_returns_the_query_or_a_stored_image_which_it_then_replaces_
 def test_interrupted_and_resumed_run_equals_an_uninterrupted_one_pools_included_and_evaluates_translations(compose, tmp_path, monkeypatch):
     common = [*TINY, "model.pool_size=3", "trainer.steps=6", "trainer.checkpoint_every=3", "trainer.eval_every=6"]
     logs = train(compose(common), tmp_path / "full")
-    assert {"class_accuracy/classifier", "L1/pixels", "PSNR/pixels", "SSIM/pixels"} <= set(logs)
+    assert {"class_accuracy/classifier", "L1/pixels", "PSNR/pixels", "SSIM/pixels", "L1/round_trip"} <= set(logs)
     assert (tmp_path / "full" / "samples" / "translation_step_0000006.png").is_file()
 
     step = Trainer.train_step

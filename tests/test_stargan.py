@@ -10,8 +10,10 @@ from PIL import Image
 from torch import nn
 
 from gantrain.cli import train
+from gantrain.data import DataBundle, DataSpec, InMemory
 from gantrain.errors import ConfigError
 from gantrain.families.stargan import StarGANFamily
+from gantrain.metrics.evaluator import Evaluator
 from gantrain.models.outputs import DiscriminatorOutput
 from gantrain.models.stargan import Discriminator, Generator
 
@@ -190,6 +192,29 @@ def test_held_out_inputs_targets_previews_and_translate():
         family.translate(paired["source"], domain=4)
 
 
+class DomainShift(nn.Module):
+    """G(x, c) = x + 0.1·(index of c's domain): a round trip moves x by exactly 0.1·(target + origin)."""
+
+    num_domains = K
+
+    def forward(self, x, c):
+        return x + 0.1 * (c @ torch.arange(K, dtype=c.dtype)).view(-1, 1, 1, 1)
+
+
+def test_the_held_out_round_trip_l1_is_x_against_g_of_g_x_target_with_its_own_domain():
+    data = batch(n=10)
+    paired = {**data, "source": -data["image"], "source_label": (data["label"] + 1) % K}
+    spec = DataSpec("image", (3, 8, 8), K, fields={"image": (3, 8, 8), "label": (), "source": (3, 8, 8), "source_label": ()})
+    evaluator = Evaluator(DataBundle(InMemory(paired), InMemory(paired), spec), None, num_samples=10, batch_size=4)
+    family = tiny_family()
+    family.networks["generator"] = DomainShift()
+    assert "L1/round_trip" in evaluator.metric_names(family)
+    with torch.no_grad():
+        metrics = evaluator.evaluate(evaluator.sample(family))
+    expected = (0.1 * (paired["label"] + paired["source_label"]).float()).mean().item()
+    assert metrics["L1/round_trip"] == pytest.approx(expected, abs=1e-6)
+
+
 # ------------------------------------------------------------------------------------------ from the command line
 TINY = [
     "model=stargan",
@@ -209,7 +234,7 @@ def test_gantrain_model_stargan_dataset_digit_styles_trains_with_eval(compose, t
     cfg = compose(TINY + ["trainer.steps=2", "trainer.sample_every=2", "trainer.eval_every=2", "trainer.checkpoint_every=2"] + EVAL)
     assert (cfg.trainer.d_steps, cfg.optimizer.lr, list(cfg.optimizer.betas)) == (5, 1e-4, [0.5, 0.999])
     logs = train(cfg, tmp_path / "run")
-    assert {"class_accuracy/classifier", "L1/pixels", "PSNR/pixels", "SSIM/pixels", "FID/classifier"} <= set(logs)
+    assert {"class_accuracy/classifier", "L1/pixels", "PSNR/pixels", "SSIM/pixels", "FID/classifier", "L1/round_trip"} <= set(logs)
     assert {"loss/G_rec", "loss/G_cls", "loss/D_cls", "penalty/gradient_penalty"} <= set(logs)
     preview = Image.open(tmp_path / "run" / "samples" / "translation_step_0000002.png")
     assert preview.size == (2 * (6 * 8 + 1) + 1, 2 * (8 + 1) + 1)  # 4 rows of input + 5 domains, two rows a line

@@ -47,6 +47,7 @@ class Family(nn.Module):
 
     sample_network: str
     roles: dict[str, tuple[str, ...]] = {}
+    round_trips: bool = False  # whether ``round_trip`` translates back (CycleGAN, StarGAN)
 
     def __init__(self, name: str):
         super().__init__()
@@ -100,6 +101,12 @@ class Family(nn.Module):
         (an inpainting hole; else everywhere); ``label``, the class each sample should show (a conditional
         model's class, a translation's preserved class or target domain). None of them by default."""
         return {}
+
+    def round_trip(self, inputs: dict, network: Optional[nn.Module] = None) -> tuple[Tensor, Tensor]:
+        """For translators that can go back (``round_trips``): each input image and its reconstruction after the
+        translation there and back (CycleGAN's G_BA(G_AB(a)), StarGAN's G(G(x, c_trg), c_org)), from which the
+        evaluator reports the held-out ``L1/round_trip``."""
+        raise NotImplementedError(f"{self.name} does not translate back")
 
     def previews(self, network: nn.Module, inputs: dict, heldout: dict) -> dict[str, Tensor]:
         """Extra named previews beside the samples (reconstructions, input | output | target rows, …); none by

@@ -72,6 +72,7 @@ class ImagePool(nn.Module):
 
 class CycleGANFamily(Family):
     sample_network = "G_AB"
+    round_trips = True
     roles = {"generator": ("G_AB", "G_BA"), "discriminator": ("D_A", "D_B")}
 
     def __init__(
@@ -169,6 +170,11 @@ class CycleGANFamily(Family):
 
     def generate(self, inputs: dict, network: Optional[nn.Module] = None) -> Tensor:
         return self.sampling_network(network)(inputs["source"])
+
+    def round_trip(self, inputs: dict, network: Optional[nn.Module] = None) -> tuple[Tensor, Tensor]:
+        """Held-out A images and G_BA(G_AB(a)): the cycle error of Eq. 2's forward half on held-out data."""
+        a = inputs["source"]
+        return a, self.networks["G_BA"](self.sampling_network(network)(a))
 
     def translate(self, source: Tensor, network: Optional[nn.Module] = None, direction: str = "AtoB") -> Tensor:
         """``source`` (N×C×H×W in [-1, 1], of domain A for ``AtoB``, B for ``BtoA``) translated by G_AB

@@ -44,6 +44,7 @@ def domain_loss(logits: Tensor, domains: Tensor) -> Tensor:
 
 class StarGANFamily(Family):
     sample_network = "generator"
+    round_trips = True
     roles = {"generator": ("generator",), "discriminator": ("discriminator",)}
 
     def __init__(
@@ -138,19 +139,23 @@ class StarGANFamily(Family):
 
     # ------------------------------------------------------------------ held-out inputs, samples, previews
     def fixed_inputs(self, n: int, generator: torch.Generator, heldout: Optional[dict] = None) -> dict:
-        """Held-out inputs and their target domains: the task's own where it pairs ``source`` with its true
-        translation, else a seeded other domain (attributes: one seeded attribute flipped)."""
+        """Held-out inputs, their target domains and their own (``origin``): the task's target where it pairs
+        ``source`` with its true translation, else a seeded other domain (attributes: one seeded attribute flipped)."""
         if heldout is None:
             raise ValueError(f"{self.name} translates held-out images: pass a held-out batch")
         if "source" in heldout:
-            return {"source": heldout["source"], "domain": self.condition(heldout["label"])}
+            return {
+                "source": heldout["source"],
+                "domain": self.condition(heldout["label"]),
+                "origin": self.condition(heldout["source_label"]),
+            }
         own = self.batch_domains(heldout)
         k = self.num_domains
         if own.dtype == torch.long:
             other = (own + 1 + torch.randint(max(k - 1, 1), (len(own),), generator=generator)) % k
-            return {"source": heldout["image"], "domain": self.condition(other)}
+            return {"source": heldout["image"], "domain": self.condition(other), "origin": self.condition(own)}
         flip = F.one_hot(torch.randint(k, (len(own),), generator=generator), k).bool()
-        return {"source": heldout["image"], "domain": torch.where(flip, 1 - own, own).float()}
+        return {"source": heldout["image"], "domain": torch.where(flip, 1 - own, own).float(), "origin": own.float()}
 
     def targets(self, inputs: dict, heldout: Optional[dict] = None) -> dict:
         """The true translation (where known) and the target domain (single-label domains)."""
@@ -161,6 +166,11 @@ class StarGANFamily(Family):
 
     def generate(self, inputs: dict, network: Optional[nn.Module] = None) -> Tensor:
         return self.sampling_network(network)(inputs["source"], inputs["domain"])
+
+    def round_trip(self, inputs: dict, network: Optional[nn.Module] = None) -> tuple[Tensor, Tensor]:
+        """Held-out x and G(G(x, c_trg), c_org): the reconstruction of Eq. 4 on held-out data."""
+        g = self.sampling_network(network)
+        return inputs["source"], g(g(inputs["source"], inputs["domain"]), inputs["origin"])
 
     def translate(self, source: Tensor, network: Optional[nn.Module] = None, domain: Union[int, Sequence[float]] = 0) -> Tensor:
         """``source`` (N×C×H×W in [-1, 1]) translated into ``domain``: a domain's index (its one-hot vector), or

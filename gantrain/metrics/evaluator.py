@@ -7,7 +7,8 @@ classifier ``class_KL/<ext>`` (predicted-class histogram against uniform) and ``
 held-out accuracy). ``memorization`` compares generated samples with their nearest training images.
 Where the family says what each sample should be (``Family.targets``: a translation's held-out target, an
 inpainting hole, a class), the paired metrics of gantrain/metrics/paired.py: ``L1/pixels``, ``PSNR/pixels``,
-``SSIM/pixels`` (and ``L1/hole``, ``PSNR/hole``), and ``class_accuracy/<ext>``; where they say which label map
+``SSIM/pixels`` (and ``L1/hole``, ``PSNR/hole``), and ``class_accuracy/<ext>``; for translators that go back
+(``Family.round_trips``: CycleGAN, StarGAN) ``L1/round_trip``, the mean |x − back(there(x))|; where they say which label map
 each sample should show (``segmentation``), ``mIoU/segmenter`` and ``pixel_accuracy/segmenter`` of a segmenter
 trained on the real images (gantrain/metrics/segmenter.py).
 Points drawn from a known Gaussian mixture (ring8, grid25): ``modes/captured``, ``modes/hq_fraction`` and
@@ -121,6 +122,7 @@ class Evaluator:
         self.selected = set(metrics) if metrics else set(CHOICES)
         self._heldout: Optional[dict] = None
         self._targets: dict = {}
+        self._round_trip: Optional[Tensor] = None  # per-sample L1 of the last sample call's round trips
         self._features: dict[str, tuple[Tensor, Optional[Tensor]]] = {}
         self._real_stats: Optional[GaussianStats] = None
 
@@ -147,6 +149,8 @@ class Evaluator:
             names += [f"{m}/{self.segmenter.name}" for m in SEGMENT_METRICS if self.wants(m)]
         if "label" in targets and self.wants("class_accuracy") and ext is not None and ext.predicts_dataset_classes:
             names.append(f"class_accuracy/{ext.name}")
+        if (self._round_trip is not None if family is None else family.round_trips) and self.wants("L1"):
+            names.append("L1/round_trip")
         return names
 
     # ------------------------------------------------------------------ data
@@ -187,13 +191,17 @@ class Evaluator:
     def sample(self, family, network=None) -> Tensor:
         """``num_samples`` samples of ``family`` (from ``network``, e.g. the EMA copy, in the caller's mode)
         drawn from inputs seeded by ``seed``: every evaluation of a run sees the same latents. What the samples
-        should be (``family.targets``) is kept for the paired metrics of ``evaluate``."""
+        should be (``family.targets``) and the round trips' errors are kept for the paired metrics of ``evaluate``."""
         inputs, heldout = self.inputs(family, self.num_samples)
         self._targets = {k: v.cpu() if isinstance(v, Tensor) else v for k, v in family.targets(inputs, heldout).items()}
-        out = []
+        out, trips = [], []
         for start in range(0, self.num_samples, self.batch_size):
             chunk = to_device({k: v[start : start + self.batch_size] for k, v in inputs.items()}, family.device)
             out.append(family.generate(chunk, network).float().cpu())
+            if family.round_trips and self.wants("L1"):
+                x, back = family.round_trip(chunk, network)
+                trips.append((back.float() - x.float()).abs().flatten(1).mean(1).cpu())
+        self._round_trip = torch.cat(trips) if trips else None
         return torch.cat(out)
 
     # ------------------------------------------------------------------ metrics
@@ -204,7 +212,8 @@ class Evaluator:
                 return {}
             m = mode_coverage(samples, self.bundle.mixture)
             return {"modes/captured": float(m["modes"]), "modes/hq_fraction": m["hq_fraction"], "modes/reverse_kl": m["reverse_kl"]}
-        return {**self.feature_metrics(samples), **self.paired(samples), **self.segmented(samples)}
+        trip = {} if self._round_trip is None else {"L1/round_trip": float(self._round_trip[: len(samples)].mean())}
+        return {**self.feature_metrics(samples), **self.paired(samples), **self.segmented(samples), **trip}
 
     def feature_metrics(self, samples: Tensor) -> dict[str, float]:
         """The selected metrics of the samples' features (none without an extractor)."""
