@@ -64,7 +64,7 @@ def suggest(trial, key: str, sweep):
     if isinstance(sweep, ChoiceSweep):
         return trial.suggest_categorical(key, list(sweep.list))
     if isinstance(sweep, RangeSweep):  # Hydra's range: the stop value is excluded
-        count = math.ceil((sweep.stop - sweep.start) / sweep.step)
+        count = math.ceil((sweep.stop - sweep.start) / sweep.step - 1e-9)  # range(0.1, 0.5, 0.1) stops at 0.4
         if count < 1:
             raise ConfigError(f"{key}=range({sweep.start}, {sweep.stop}, {sweep.step}) holds no value")
         high = sweep.start + sweep.step * (count - 1)
@@ -148,7 +148,7 @@ def tune(args: argparse.Namespace) -> object:
     if cfg.trainer.eval_every <= 0:
         raise ConfigError("gantrain-tune optimizes an evaluation metric: set trainer.eval_every to a positive number of steps")
     best = cfg.eval.get("best_metric")
-    direction = "maximize" if best is not None and higher_is_better(str(best)) else "minimize"
+    direction = "maximize" if best is not None and higher_is_better(str(best) if "/" in str(best) else f"{best}/") else "minimize"
     sweep_dir = Path(args.dir) if args.dir else Path(_fresh_dir(time.strftime("outputs/tune/%Y-%m-%d/%H-%M-%S")))
     sweep_dir.mkdir(parents=True, exist_ok=True)
     study = optuna.create_study(
@@ -164,7 +164,7 @@ def tune(args: argparse.Namespace) -> object:
     return study
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="gantrain-tune", description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=20, help="trials this process runs (default 20)")
     parser.add_argument("--study", default=None, help="the study's name (needed to share it through --storage)")
@@ -174,7 +174,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=None, help="the sampler's seed")
     parser.add_argument("--dir", default=None, help="where the trials' run folders go (default outputs/tune/DATE/TIME)")
     parser.add_argument("overrides", nargs="*", help="gantrain overrides; swept ones (a,b choice() range() interval()) are the space")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
     try:
         if args.trials < 1:
