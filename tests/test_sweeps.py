@@ -105,7 +105,7 @@ def test_report_tabulates_each_job_and_plots_each_metric_over_steps(submitit_swe
     assert [r["loss"] for r in rows] == ["minimax", "hinge"] and all(r["optimizer.lr"] == "0.0001" for r in rows)
     assert all(r["steps"] == "6" and r["status"] == "done" and float(r["seconds"]) > 0 for r in rows)
     for row in rows:  # the final evaluation, as the job's own log printed it
-        for metric in ("modes/reverse_kl", "modes/hq_fraction"):
+        for metric in ("modes/reverse_kl", "modes/hq_fraction", "loss/D", "loss/G"):
             assert float(row[metric]) == pytest.approx(final_logged(submitit_sweep / row["job"], metric), rel=1e-3, abs=1e-4)
     markdown = (tmp_path / "report.md").read_text()
     assert "`optimizer.lr=0.0001`" in markdown.split("|")[0]  # shared by every job: said once, above the table
