@@ -600,7 +600,7 @@ MUTATIONS = [
         name="objective_is_the_best_evaluation",
         description="train's objective is the best evaluation of the run, not its final one",
         file="gantrain/cli.py",
-        tests=[f"{SWEEPS}::test_tune_minimizes_the_final_best_metric_of_each_trial_run"],
+        tests=[f"{SWEEPS}::test_train_returns_the_final_evaluation_as_its_objective_and_shows_each_one"],
         old='        results["objective"] = results[best_metric]',
         new='        results["objective"] = trainer.best.value',
     ),
