@@ -15,7 +15,7 @@ import re
 import signal
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import hydra
 import numpy as np
@@ -25,7 +25,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from gantrain import checkpoint, validate
+from gantrain import checkpoint, hparams, validate
 from gantrain.data import BatchStream, DataBundle, take
 from gantrain.errors import ConfigError
 from gantrain.families.base import Family
@@ -252,8 +252,13 @@ def build_optimizers(cfg: DictConfig, family: Family, d_steps: int) -> dict[str,
     return optimizers
 
 
-def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> dict[str, float]:
-    """Train one run in ``run_dir`` (a new run, or ``cfg.resume``'s run continued in place)."""
+def train(
+    cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = (), on_evaluate: Callable[[int, float], None] | None = None
+) -> dict[str, float]:
+    """Train one run in ``run_dir`` (a new run, or ``cfg.resume``'s run continued in place). Returns the final
+    logs and metrics, with ``objective``: the final value of ``eval.best_metric`` (when the run evaluates), what
+    gantrain-tune and Hydra's sweepers optimize. ``on_evaluate(step, value)`` sees that metric at every evaluation
+    (gantrain-tune prunes with it); TensorBoard's HParams tab gets the run's settings and final values."""
     run_dir = Path(run_dir)
     state = None
     if cfg.resume:
@@ -282,11 +287,13 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> dict
         raise ConfigError(f"dataset={cfg.dataset.name}: {err}; lower trainer.batch_size") from None
     evaluator, best_metric = None, None
     if settings.eval_every > 0:
-        from gantrain.metrics.evaluator import best_metric_name, build_evaluator, higher_is_better
+        from gantrain.metrics.evaluator import Observed, best_metric_name, build_evaluator, higher_is_better
 
         with checkpoint.forked_rng(device):  # training's streams stay as seeded, cached classifier or not
             evaluator = build_evaluator(cfg, bundle, device)
         best_metric = best_metric_name(cfg, evaluator, family)
+        if on_evaluate is not None:
+            evaluator = Observed(evaluator, lambda metrics: on_evaluate(trainer.step, metrics.get(best_metric)))
     trainer = Trainer(
         family,
         stream,
@@ -304,19 +311,23 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> dict
         trainer.load_state_dict(state, source=str(Path(cfg.resume) / "checkpoints" / "last.pt"))
         log.info("resumed %s at step %d", run_dir, trainer.step)
     log.info("run dir %s: %s on %s, %d steps, device %s", run_dir, cfg.model.name, cfg.dataset.name, cfg.trainer.steps, device)
-    return trainer.fit()
+    results = trainer.fit()
+    hparams.log(trainer.writer, hparams.of_run(cfg, run_dir, overrides), results, trainer.step)
+    if best_metric in results:
+        results["objective"] = results[best_metric]
+    return results
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
-def _hydra_main(cfg: DictConfig) -> None:
-    """Exit codes: 0 done; 2 bad input (one line, before training); 1 a NaN/Inf loss stopped the run, or a
+def _hydra_main(cfg: DictConfig) -> float | None:
+    """Returns the run's objective (``train``) for Hydra's sweepers. Exit codes: 0 done; 2 bad input (one line, before training); 1 a NaN/Inf loss stopped the run, or a
     checkpoint could not be written (a full disk: the previous checkpoint is kept); 128 + the signal's number
     (130 SIGINT, 143 SIGTERM) after a signal stopped it (with a checkpoint, unless it came before training)."""
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
     last = run_dir / "checkpoints" / "last.pt"
     try:
-        train(cfg, run_dir, hc.overrides.task)
+        return train(cfg, run_dir, hc.overrides.task).get("objective")
     except Interrupted as stop:
         print(
             f"gantrain: {signal.Signals(stop.signum).name} received: stopped after step {stop.step} with a "
@@ -379,5 +390,7 @@ def main() -> None:
     _hydra_main()
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # through the module's own name: launchers (joblib) pickle the task function by it
+    from gantrain.cli import main as _main
+
+    _main()

@@ -55,10 +55,14 @@ def _refused_for_its_folder(resume, output_dir: str) -> bool:
     return not _resumable(resume) if resume else holds_run(output_dir)
 
 
-def _swept_keys() -> set[str]:
-    """The keys a sweep varies: swept on the command line (``loss=minimax,hinge``) or in ``hydra.sweeper.params``
-    of the config or an experiment file."""
+def _swept_keys(sweep_dir) -> set[str]:
+    """The keys a sweep varies: swept on the command line (``loss=minimax,hinge``: this process's, or the one the
+    sweep saved in ``multirun.yaml``, which is what a launcher's worker process has) or in
+    ``hydra.sweeper.params`` of the config or an experiment file."""
     lines = list(sys.argv[1:])
+    saved = Path(str(sweep_dir)) / "multirun.yaml"
+    if saved.is_file():  # a joblib or submitit worker: its own argv is the launcher's
+        lines += [str(line) for line in OmegaConf.select(OmegaConf.load(saved), "hydra.overrides.task") or []]
     if HydraConfig.initialized():
         params = OmegaConf.select(HydraConfig.get(), "sweeper.params") or {}
         lines += [f"{key}={value}" for key, value in params.items()]
@@ -72,12 +76,16 @@ def _swept_keys() -> set[str]:
     return swept
 
 
-def _job_subdir(num, task) -> str:
+def _job_subdir(num, task, sweep_dir) -> str:
     """``hydra.sweep.subdir``: the job number and the values the sweep varies (``1_minimax_0.0001``), short, flat
     (``/`` and other odd characters become ``-``) and plain enough to paste after ``resume=``."""
-    swept = _swept_keys()
-    values = [item.split("=", 1)[1] for item in task if item.split("=", 1)[0] in swept]
-    return "_".join([str(num), *(re.sub(r"[^A-Za-z0-9_.-]+", "-", v).strip("-")[:40] for v in values)])[:120]
+    swept = _swept_keys(sweep_dir)
+    return job_name(num, [item.split("=", 1)[1] for item in task if item.split("=", 1)[0] in swept])
+
+
+def job_name(num, values) -> str:
+    """A sweep job's folder name: its number and values, each at most 40 characters of ``A-Za-z0-9_.-``."""
+    return "_".join([str(num), *(re.sub(r"[^A-Za-z0-9_.-]+", "-", str(v)).strip("-")[:40] for v in values)])[:120]
 
 
 def resume_command(run_dir) -> str:

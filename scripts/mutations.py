@@ -28,6 +28,7 @@ RESUME = [
     "tests/test_cli.py::test_resume_from_the_command_line_keeps_the_original_record_and_runs_only_the_remaining_steps",
 ]
 METRICS, DATA = "tests/test_metrics.py", "tests/test_data.py"
+SWEEPS = "tests/test_sweeps.py"
 
 MUTATIONS = [
     # ------------------------------------------------------------------ the six of issue 11's first check
@@ -569,5 +570,54 @@ MUTATIONS = [
         tests=["tests/test_cyclegan.py::test_the_held_out_round_trip_l1_is_the_mean_cycle_error_of_g_ba_after_g_ab"],
         old='return a, self.networks["G_BA"](self.sampling_network(network)(a))',
         new="return a, self.sampling_network(network)(a)",
+    ),
+    # ------------------------------------------------------------------ sweeps, search and their records
+    Mutation(
+        name="hparams_without_the_group_choices",
+        description="the HParams record leaves out the config groups a run did not override (Hydra's runtime choices)",
+        file="gantrain/hparams.py",
+        tests=[f"{SWEEPS}::test_every_run_records_its_hyperparameters_and_final_metrics_for_the_hparams_tab"],
+        old='    if (record / "hydra.yaml").is_file():',
+        new="    if False:",
+    ),
+    Mutation(
+        name="launcher_workers_forget_the_swept_keys",
+        description="a joblib or submitit worker names its job folder by its number only (swept keys from its own argv)",
+        file="gantrain/run_dir.py",
+        tests=[f"{SWEEPS}::test_submitit_local_runs_each_job_to_the_end_in_a_folder_named_by_its_swept_value"],
+        old="    if saved.is_file():  # a joblib or submitit worker: its own argv is the launcher's",
+        new="    if False:",
+    ),
+    Mutation(
+        name="report_takes_the_first_value",
+        description="gantrain-report's final value of a metric is its first logged value",
+        file="gantrain/report.py",
+        tests=[f"{SWEEPS}::test_report_tabulates_each_job_and_plots_each_metric_over_steps"],
+        old="return self.curves[tag][-1][1] if tag in self.curves else None",
+        new="return self.curves[tag][0][1] if tag in self.curves else None",
+    ),
+    Mutation(
+        name="tune_never_prunes",
+        description="gantrain-tune reports each evaluation but never asks the pruner",
+        file="gantrain/tune.py",
+        tests=[f"{SWEEPS}::test_tune_prunes_a_trial_at_the_evaluation_where_the_pruner_says_so"],
+        old="if step < steps and trial.should_prune():",
+        new="if False:",
+    ),
+    Mutation(
+        name="tune_range_includes_its_stop",
+        description="gantrain-tune's range(start, stop) can draw stop, which Hydra's range excludes",
+        file="gantrain/tune.py",
+        tests=[f"{SWEEPS}::test_tune_maps_hydra_sweeps_to_optuna_distributions"],
+        old="        high = sweep.start + sweep.step * (count - 1)",
+        new="        high = sweep.start + sweep.step * count",
+    ),
+    Mutation(
+        name="objective_is_the_best_evaluation",
+        description="train's objective is the best evaluation of the run, not its final one",
+        file="gantrain/cli.py",
+        tests=[f"{SWEEPS}::test_train_returns_the_final_evaluation_as_its_objective_and_shows_each_one"],
+        old='        results["objective"] = results[best_metric]',
+        new='        results["objective"] = trainer.best.value',
     ),
 ]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 from omegaconf import OmegaConf
@@ -357,7 +357,7 @@ def best_metric_name(cfg, evaluator: Evaluator, family=None) -> Optional[str]:
         name = ("FID" if evaluator.extractor is not None else "PSNR") if evaluator.images else "modes/reverse_kl"
         if name.split("/")[0].lower() not in evaluator.selected:  # eval.metrics left it out: no best checkpoint
             return None
-        if evaluator.extractor is None and "PSNR/pixels" not in evaluator.metric_names(family):
+        if evaluator.images and evaluator.extractor is None and "PSNR/pixels" not in evaluator.metric_names(family):
             return None
     if evaluator.images and "/" not in name:
         suffix = "pixels" if name in PIXEL_METRICS else "segmenter" if name in SEGMENT_METRICS else evaluator.extractor.name
@@ -366,3 +366,18 @@ def best_metric_name(cfg, evaluator: Evaluator, family=None) -> Optional[str]:
     if name not in names:
         raise ConfigError(f"eval.best_metric={name!r} is not a metric of this run; choose one of {', '.join(names)}")
     return name
+
+
+class Observed:
+    """An evaluator that calls ``observe(metrics)`` after each evaluation and otherwise is ``inner``."""
+
+    def __init__(self, inner, observe: Callable[[dict], None]):
+        self.inner, self.observe = inner, observe
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def evaluate(self, samples):
+        metrics = self.inner.evaluate(samples)
+        self.observe(metrics)
+        return metrics
