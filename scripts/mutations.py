@@ -427,7 +427,7 @@ MUTATIONS = [
         description="checkpoint.save writes straight over the old file",
         file="gantrain/checkpoint.py",
         tests=[f"{REL}::test_checkpoint_killed_mid_write_leaves_the_old_one"],
-        old='tmp = path.with_name(path.name + ".tmp")',
+        old='tmp = path.with_name(temporary or path.name + ".tmp")',
         new="tmp = path",
     ),
     Mutation(
