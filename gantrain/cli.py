@@ -283,10 +283,22 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> dict
     evaluator, best_metric = None, None
     if settings.eval_every > 0:
         from gantrain.metrics.evaluator import best_metric_name, build_evaluator, higher_is_better
+        from gantrain.metrics.extractors import NO_METRICS_HINT
 
         with checkpoint.forked_rng(device):  # training's streams stay as seeded, cached classifier or not
             evaluator = build_evaluator(cfg, bundle, device)
-        best_metric = best_metric_name(cfg, evaluator, family)
+            measured = evaluator.metric_names(family)
+        if measured:
+            best_metric = best_metric_name(cfg, evaluator, family)
+        else:  # an unlabelled folder without Inception weights: train, and say once how to get metrics
+            features = cfg.eval.get("features")
+            why = (
+                "has no class labels and no Inception weights are at hand"
+                if features == "auto"
+                else f"gives no metric with eval.features={features}"
+            )
+            log.warning("dataset=%s %s: training without metrics; %s", cfg.dataset.name, why, NO_METRICS_HINT)
+            evaluator = None
     trainer = Trainer(
         family,
         stream,
