@@ -114,10 +114,10 @@ MUTATIONS = [
     Mutation(
         name="preview_not_one_column_per_class",
         description="a class-conditional preview laid out as a square grid",
-        file="gantrain/trainer.py",
+        file="gantrain/families/base.py",
         tests=["tests/test_conditional.py::test_conditional_preview_png_has_one_column_per_class"],
-        old="nrow=self.family.preview_columns(self.fixed_inputs))",
-        new="nrow=None)",
+        old='return Grid.of(samples, columns, [f"class {c}" for c in labels[:columns].tolist()])',
+        new="return Grid.of(samples, None, ())",
     ),
     Mutation(
         name="minimax_logits_shrunk",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -70,3 +71,117 @@ def test_auto_features_pick_the_classifier_for_labels_inception_when_its_weights
 
     (cached / INCEPTION_FILE).write_bytes(b"")
     assert auto_features(unlabelled, {}) == "inception"
+
+
+# ------------------------------------------------------------------ previews a person can read
+def _ink(picture, box) -> bool:
+    """Whether the part ``box`` = (top, bottom, left, right) of a uint8 picture holds dark (label) pixels."""
+    top, bottom, left, right = box
+    return bool((picture[top:bottom, left:right] < 128).any())
+
+
+def test_the_default_run_saves_digits_at_64_px_and_logs_real_data_beside_the_samples(compose, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from gantrain.cli import train
+
+    cfg = compose(["trainer.steps=1", "trainer.batch_size=16", "trainer.eval_every=0"])
+    assert (cfg.dataset.image_size, cfg.trainer.num_samples) == (16, 100)
+    train(cfg, tmp_path)
+    width, height = Image.open(tmp_path / "samples" / "step_0000001.png").size
+    assert width == height and width / 10 >= 64 + 2  # 10 × 10 digits, each drawn 4× with a 2-px gap
+    events = EventAccumulator(str(tmp_path), size_guidance={"images": 0}).Reload()
+    assert {"samples", "real"} <= set(events.Tags()["images"])
+    (real,) = events.Images("real")
+    assert (real.width, real.height) == (width, height)  # the same layout as the samples, to compare
+
+
+def test_labels_add_a_band_with_their_text_and_groups_stand_apart(tmp_path):
+    import torch
+
+    from gantrain.visualize import GAP, GROUP_GAP, Grid, layout, render
+
+    images = torch.rand(2, 3, 1, 16, 16) * 2 - 1
+    plain, labelled = render(Grid(images)), render(Grid(images, ["a", "b", "c"], ["ψ = 0.7", "ψ = 0"]))
+    assert plain.shape == (3, GAP + 2 * (64 + GAP), GAP + 3 * (64 + GAP))
+    at = layout(Grid(images, ["a", "b", "c"], ["ψ = 0.7", "ψ = 0"]))
+    assert labelled.shape[1] - plain.shape[1] == at.top[0] - GAP > 10  # a band for the column labels
+    assert labelled.shape[2] - plain.shape[2] == at.left[0] - GAP > 20  # and one for the row labels
+    picture = (labelled[0] * 255).numpy()
+    for j in range(3):  # each column's label drawn above it, each row's to its left
+        assert _ink(picture, (0, at.top[0], at.left[j], at.left[j] + 64))
+    for i in range(2):
+        assert _ink(picture, (at.top[i], at.top[i] + 64, 0, at.left[0]))
+    assert not _ink(picture, (0, at.top[0], 0, at.left[0]))  # the corner stays blank
+    # a sample's input | output pair: 2 px inside a pair, a 12-px white gap between pairs
+    pairs = Grid.of_groups([images[0], images[1]], ["input", "output"], per_row=3)
+    at = layout(pairs)
+    assert at.left[1] - at.left[0] == 64 + GAP and at.left[2] - at.left[1] == 64 + GROUP_GAP
+    picture = (render(pairs)[0] * 255).numpy()
+    assert (picture[at.top[0] :, at.left[1] + 64 : at.left[2]] == 255).all()
+
+
+def test_memorization_grid_is_drawn_at_64_px_with_its_columns_named(tmp_path):
+    import torch
+
+    from gantrain.visualize import GAP, memorization_figures
+
+    samples, neighbours = torch.rand(3, 1, 16, 16) * 2 - 1, torch.rand(3, 2, 1, 16, 16) * 2 - 1
+    memorization_figures(samples, neighbours, torch.rand(50), torch.rand(50), "pixels", 1.0, out_dir=tmp_path)
+    picture = np.asarray(Image.open(tmp_path / "memorization.png").convert("L"))
+    top = picture.shape[0] - 3 * (64 + GAP)
+    assert top > 10 and _ink(picture, (0, top, 0, 64))  # "sample" above the first column
+    assert picture.shape[1] >= 3 * (64 + GAP) + 10  # the sample set apart from its neighbours
+
+
+# ------------------------------------------------------------------ the console
+def test_a_run_shorter_than_log_every_shows_short_lines_on_the_console_and_every_key_in_the_log_file(tmp_path):
+    """The default log_every (50) over a 3-step run: a line after the first step and after the last; on the console
+    the step, the losses and images/s in under 120 characters, in the log file every logged key."""
+    result = gantrain("trainer.steps=3", "trainer.batch_size=16", "trainer.eval_every=0", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    console = [line for line in result.stdout.splitlines() if "step " in line]
+    assert [line.split("] ", 1)[1].split("  ")[0] for line in console] == ["step 1/3", "step 3/3"]
+    assert all(len(line) <= 120 and " D " in line and " G " in line and line.endswith(" img/s") for line in console), console
+    logged = [line for line in (tmp_path / "run" / "gantrain.log").read_text().splitlines() if "gantrain.trainer" in line]
+    assert [re.search(r"step (\d+):", line).group(1) for line in logged] == ["1", "3"]
+    keys = ("loss/D=", "loss/G=", "D/real=", "D/fake=", "grad_norm/generator=", "speed/images_per_s=", "lr/generator=")
+    assert all(key in logged[0] for key in keys) and all(key in logged[1] for key in keys if "grad_norm" not in key)
+
+
+def test_short_lines_keep_to_their_width_and_say_what_they_left_out():
+    from gantrain.loop.console import eval_line, log_line
+
+    many = {f"loss/term_{i}": 1.0 / 3 for i in range(20)} | {"D/real": 0.5, "speed/images_per_s": 1234.5}
+    line = log_line(150, 1500, many)
+    assert line.startswith("step 150/1500  term_0 0.3333") and line.endswith("…  1234 img/s") and len(line) <= 100
+    assert "D/real" not in line
+    metrics = {"FID/classifier": 140.2, "IS/classifier": 6.49, "KID/classifier": 255.0, "precision/classifier": 0.6}
+    metrics |= {f"other_{i}/classifier": 0.1 for i in range(10)}
+    line = eval_line(500, 1500, metrics, first="KID/classifier")
+    assert line.startswith("step 500/1500 eval:  KID/classifier 255  FID/classifier 140.2") and line.endswith("…")
+    assert len(line) <= 100
+
+
+def test_the_progress_bar_is_drawn_in_a_terminal_that_reports_no_size():
+    """A pseudo-terminal of 0 × 0 (a container started without one): tqdm would draw an empty bar."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+
+    from gantrain.loop.console import progress_bar
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 0, 0, 0, 0))
+    with os.fdopen(follower, "w") as terminal:
+        with progress_bar(4, 0, "dcgan", file=terminal) as bar:
+            for _ in range(4):
+                bar.update(1)
+        terminal.flush()
+        shown = ""
+        while select.select([leader], [], [], 0.5)[0]:
+            shown += os.read(leader, 65536).decode()
+    os.close(leader)
+    assert "dcgan: 100%" in shown and "4/4" in shown
