@@ -381,7 +381,13 @@ def check_command_line(argv: Sequence[str]) -> None:
 
 
 def main() -> None:
-    """``gantrain``: the command line checked (``check_command_line``), then the Hydra app."""
+    """``gantrain``: ``--help`` (gantrain/help.py), else the command line checked (``check_command_line``), then
+    the Hydra app."""
+    if {"-h", "--help"} & set(sys.argv[1:]):
+        from gantrain.help import print_help
+
+        print_help(config_dir(), [arg for arg in sys.argv[1:] if "=" in arg and not arg.startswith("-")])
+        return
     if os.environ.get("HYDRA_FULL_ERROR") != "1":
         try:
             check_command_line(sys.argv[1:])

@@ -185,3 +185,38 @@ def test_the_progress_bar_is_drawn_in_a_terminal_that_reports_no_size():
             shown += os.read(leader, 65536).decode()
     os.close(leader)
     assert "dcgan: 100%" in shown and "4/4" in shown
+
+
+# ------------------------------------------------------------------ the help
+def test_help_explains_every_option_setting_and_command_in_lines_a_person_reads(tmp_path):
+    from dataclasses import fields
+
+    from gantrain.cli import config_dir
+    from gantrain.settings import TrainerSettings
+
+    result = gantrain("--help", cwd=tmp_path)
+    assert result.returncode == 0 and result.stderr == ""
+    text = result.stdout
+    assert "${" not in text and all(len(line) <= 120 for line in text.splitlines())
+    for group in ("model", "dataset", "loss", "regularizer", "optimizer", "experiment"):
+        options = sorted(p.stem for p in (config_dir() / group).glob("*.yaml"))
+        section = text.split(f"\n{group}: ", 1)[1].split("\n\n", 1)[0]
+        rows = [line.split(None, 1) for line in section.splitlines()[1:]]
+        assert [row[0] for row in rows] == options and all(len(row) == 2 and len(row[1]) > 10 for row in rows), group
+    assert "\n  dcgan            DCGAN (Radford et al. 2016)" in text  # the first sentence of its YAML's comment
+    settings = {line.split()[0]: line for line in text.splitlines() if line.startswith("  trainer.")}
+    for f in fields(TrainerSettings):
+        default = str(f.default).lower() if isinstance(f.default, bool) else f.default
+        default = 100 if f.name == "num_samples" else default  # the digits' preview_samples
+        row = settings[f"trainer.{f.name}={default}"]
+        assert len(row.split(None, 1)) == 2, f.name  # with its meaning
+    for key in ("eval.features=auto", "eval.num_samples=2000", "eval.inception_weights=null", "seed=0", "override_resume=false"):
+        assert re.search(rf"^  {re.escape(key)} +\w", text, re.M), key
+    for command in ("gantrain-eval ckpt=RUN", "gantrain-translate ckpt=RUN", "gantrain resume=RUN", "override_resume=true"):
+        assert command in text, command
+    assert "HYDRA_FULL_ERROR=1" in text and "gantrain --cfg job" in text
+
+
+def test_help_shows_the_values_of_the_command_line_it_follows(tmp_path):
+    text = gantrain("loss=wgan_gp", "trainer.steps=7", "--help", cwd=tmp_path).stdout
+    assert re.search(r"^  trainer.d_steps=5 ", text, re.M) and re.search(r"^  trainer.steps=7 ", text, re.M)
