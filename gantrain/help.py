@@ -153,7 +153,9 @@ def help_text(config_dir: Path, cfg) -> str:
 def print_help(config_dir: Path, overrides: Sequence[str] = ()) -> None:
     """Print the help for the config that ``overrides`` compose (the defaults if they do not compose)."""
     from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
 
+    GlobalHydra.instance().clear()  # the command's own composition, whatever was initialized before
     with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
         try:
             cfg = compose("train", overrides=list(overrides))

@@ -217,6 +217,10 @@ def test_help_explains_every_option_setting_and_command_in_lines_a_person_reads(
     assert "HYDRA_FULL_ERROR=1" in text and "gantrain --cfg job" in text
 
 
-def test_help_shows_the_values_of_the_command_line_it_follows(tmp_path):
-    text = gantrain("loss=wgan_gp", "trainer.steps=7", "--help", cwd=tmp_path).stdout
+def test_help_shows_the_values_of_the_command_line_it_follows(monkeypatch, capsys):
+    import gantrain.cli
+
+    monkeypatch.setattr(sys, "argv", ["gantrain", "loss=wgan_gp", "trainer.steps=7", "-h"])
+    gantrain.cli.main()
+    text = capsys.readouterr().out
     assert re.search(r"^  trainer.d_steps=5 ", text, re.M) and re.search(r"^  trainer.steps=7 ", text, re.M)
