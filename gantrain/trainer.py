@@ -33,9 +33,9 @@ class Trainer:
     """Runs ``settings.steps`` training steps of ``family`` (gantrain/settings.py documents every setting; they
     may also be given as keywords).
 
-    Every ``log_every`` steps it logs the mean of each logged term since the last log, the gradient norms of
-    the last step, learning rates and images/s to TensorBoard; every ``sample_every`` steps it saves previews
-    made from fixed inputs (``family.fixed_inputs`` of the fixed ``heldout`` batch); every ``eval_every`` steps
+    After the first step and every ``log_every`` steps it logs the mean of each logged term since the last log,
+    the gradient norms of the last step, learning rates and images/s to TensorBoard and the log (a short line on
+    the console, gantrain/loop/console.py); every ``sample_every`` steps it saves previews made from fixed inputs (``family.fixed_inputs`` of the fixed ``heldout`` batch); every ``eval_every`` steps
     (and at the end) ``evaluator`` scores samples of the sampling network (EMA copy if any) and the checkpoint
     with the best ``best_metric`` so far is kept as ``checkpoints/best.pt``; every ``checkpoint_every`` steps
     (and at the end) it writes ``checkpoints/last.pt``. ``evaluator`` provides ``sample(family, network)``,
