@@ -288,12 +288,24 @@ def train(
     evaluator, best_metric = None, None
     if settings.eval_every > 0:
         from gantrain.metrics.evaluator import Observed, best_metric_name, build_evaluator, higher_is_better
+        from gantrain.metrics.extractors import NO_METRICS_HINT
 
         with checkpoint.forked_rng(device):  # training's streams stay as seeded, cached classifier or not
             evaluator = build_evaluator(cfg, bundle, device)
-        best_metric = best_metric_name(cfg, evaluator, family)
-        if on_evaluate is not None:
-            evaluator = Observed(evaluator, lambda metrics: on_evaluate(trainer.step, metrics.get(best_metric)))
+            measured = evaluator.metric_names(family)
+        if measured:
+            best_metric = best_metric_name(cfg, evaluator, family)
+            if on_evaluate is not None:
+                evaluator = Observed(evaluator, lambda metrics: on_evaluate(trainer.step, metrics.get(best_metric)))
+        else:  # an unlabelled folder without Inception weights: train, and say once how to get metrics
+            features = cfg.eval.get("features")
+            why = (
+                "has no class labels and no Inception weights are at hand"
+                if features == "auto"
+                else f"gives no metric with eval.features={features}"
+            )
+            log.warning("dataset=%s %s: training without metrics; %s", cfg.dataset.name, why, NO_METRICS_HINT)
+            evaluator = None
     trainer = Trainer(
         family,
         stream,
@@ -380,7 +392,13 @@ def check_command_line(argv: Sequence[str]) -> None:
 
 
 def main() -> None:
-    """``gantrain``: the command line checked (``check_command_line``), then the Hydra app."""
+    """``gantrain``: ``--help`` (gantrain/help.py), else the command line checked (``check_command_line``), then
+    the Hydra app."""
+    if {"-h", "--help"} & set(sys.argv[1:]):
+        from gantrain.help import print_help
+
+        print_help(config_dir(), [arg for arg in sys.argv[1:] if "=" in arg and not arg.startswith("-")])
+        return
     if os.environ.get("HYDRA_FULL_ERROR") != "1":
         try:
             check_command_line(sys.argv[1:])

@@ -25,6 +25,7 @@ from gantrain import checkpoint, validate
 from gantrain.cli import build_data, build_family, config_dir, pick_device
 from gantrain.errors import ConfigError
 from gantrain.metrics.evaluator import build_evaluator
+from gantrain.metrics.extractors import NO_METRICS_HINT
 from gantrain.metrics.features import cache_dir
 
 log = logging.getLogger("gantrain.evaluate")
@@ -75,6 +76,8 @@ def evaluate_checkpoint(ckpt: str, overrides: Optional[dict] = None, out: Option
     checkpoint.restore(family, state["networks"], str(path))
     network, which = sampling_network(family, state)
     evaluator = build_evaluator(cfg, bundle, device)
+    if not evaluator.metric_names(family):
+        raise ConfigError(f"no metric applies to this run: dataset={cfg.dataset.name} has no class labels; {NO_METRICS_HINT}")
     network.eval()
     samples = evaluator.sample(family, network)
     metrics = evaluator.evaluate(samples)

@@ -58,9 +58,9 @@ class TrainerSettings:
     lr_decay_final: float = 0.0  # ... to this factor of its value at the last step
     grad_clip: float = 0.0  # > 0: clip each update's global gradient norm to this (DDPM: 1.0)
     nan_policy: str = "stop"  # a NaN/Inf loss: stop (name the step, keep the last good checkpoint) | skip the update
-    log_every: int = 50
-    sample_every: int = 250
-    checkpoint_every: int = 500
+    log_every: int = 50  # log the losses, gradient norms, learning rates and images/s every this many steps (and the first)
+    sample_every: int = 250  # save previews (samples/*.png, TensorBoard) every this many steps and at the end
+    checkpoint_every: int = 500  # write checkpoints/last.pt every this many steps and at the end
     eval_every: int = 500  # compute eval's metrics every this many steps and at the end (0 = off)
     num_samples: int = 64  # preview samples (train.yaml: the dataset's preview_samples), from as many held-out rows
     num_workers: int = 0  # data-loader worker processes (for image folders)

@@ -12,18 +12,18 @@ from typing import Optional
 import torch
 from torch.optim.swa_utils import AveragedModel
 from torch.utils.tensorboard import SummaryWriter
-from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from gantrain import checkpoint
 from gantrain.data import BatchStream, to_device
 from gantrain.errors import ConfigError
 from gantrain.families.base import Family
+from gantrain.loop.console import eval_line, log_line, progress_bar
 from gantrain.loop.guards import Interrupted, NanGuard, NonFiniteLoss, StopSignals
 from gantrain.loop.records import BestMetric, ScalarLog
 from gantrain.loop.update import Updater, ema_with_warmup
 from gantrain.settings import TrainerSettings
-from gantrain.visualize import save_preview
+from gantrain.visualize import log_real, save_preview
 
 __all__ = ["Interrupted", "NonFiniteLoss", "Trainer"]
 log = logging.getLogger(__name__)
@@ -33,9 +33,9 @@ class Trainer:
     """Runs ``settings.steps`` training steps of ``family`` (gantrain/settings.py documents every setting; they
     may also be given as keywords).
 
-    Every ``log_every`` steps it logs the mean of each logged term since the last log, the gradient norms of
-    the last step, learning rates and images/s to TensorBoard; every ``sample_every`` steps it saves previews
-    made from fixed inputs (``family.fixed_inputs`` of the fixed ``heldout`` batch); every ``eval_every`` steps
+    After the first step and every ``log_every`` steps it logs the mean of each logged term since the last log,
+    the gradient norms of the last step, learning rates and images/s to TensorBoard and the log (a short line on
+    the console, gantrain/loop/console.py); every ``sample_every`` steps it saves previews made from fixed inputs (``family.fixed_inputs`` of the fixed ``heldout`` batch); every ``eval_every`` steps
     (and at the end) ``evaluator`` scores samples of the sampling network (EMA copy if any) and the checkpoint
     with the best ``best_metric`` so far is kept as ``checkpoints/best.pt``; every ``checkpoint_every`` steps
     (and at the end) it writes ``checkpoints/last.pt``. ``evaluator`` provides ``sample(family, network)``,
@@ -133,13 +133,14 @@ class Trainer:
         s = self.settings
         scalars, images, tic = ScalarLog(), 0, time.perf_counter()
         batch_images = self.stream.sampler.batch_size * s.accumulate * sum(p.repeats for p in self.phases if p.takes_batch)
+        log_real(self.writer, self.heldout.get("image"), self.step)  # what the samples should look like
         with (
             logging_redirect_tqdm(),
-            tqdm(total=s.steps, initial=self.step, desc=self.family.name, dynamic_ncols=True) as bar,
+            progress_bar(s.steps, self.step, self.family.name) as bar,
             self.signals.active(),
         ):
             while self.step < s.steps:
-                scalars.add(self.train_step(measure=(self.step + 1) % s.log_every == 0))
+                scalars.add(self.train_step(measure=(self.step + 1) % s.log_every == 0 or self.step == 0))
                 images += batch_images
                 bar.update(1)
                 stop = self.signals.received is not None
@@ -153,6 +154,7 @@ class Trainer:
                     )
                     if every
                 }
+                due["log"] |= self.step == 1  # the first step too: a run shows its losses and speed at once
                 if self.guard.pending and (stop or any(due.values()) or len(self.guard.pending) >= 1024):
                     self.guard.check(self.last_checkpoint)  # before anything logs, evaluates or saves these weights
                 if due["log"]:
@@ -181,7 +183,8 @@ class Trainer:
         for k, v in means.items():
             self.writer.add_scalar(k, v, self.step)
         self.last_logs = means
-        log.info("step %d: %s", self.step, ", ".join(f"{k}={v:.4g}" for k, v in means.items()))
+        full = ", ".join(f"{k}={v:.4g}" for k, v in means.items())
+        log.info("step %d: %s", self.step, full, extra={"console": log_line(self.step, self.settings.steps, means)})
 
     # ---------------------------------------------------------------- samples
     def sampling_network(self) -> torch.nn.Module:
@@ -214,9 +217,9 @@ class Trainer:
             extras = self.family.previews(net, self.fixed_inputs, heldout)
         real = self.heldout.get("image")
         path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
-        save_preview(samples, real, path, self.writer, self.step, nrow=self.family.preview_columns(self.fixed_inputs))
-        for tag, images in extras.items():
-            save_preview(images, real, self.run_dir / "samples" / f"{tag}_step_{self.step:07d}.png", self.writer, self.step, tag=tag)
+        save_preview(self.family.sample_preview(samples, self.fixed_inputs), real, path, self.writer, self.step)
+        for tag, preview in extras.items():
+            save_preview(preview, real, self.run_dir / "samples" / f"{tag}_step_{self.step:07d}.png", self.writer, self.step, tag=tag)
         return path
 
     # ---------------------------------------------------------------- evaluation
@@ -232,7 +235,8 @@ class Trainer:
         for k, v in metrics.items():
             self.writer.add_scalar(k, v, self.step)
         self.last_metrics = metrics
-        log.info("step %d: %s", self.step, ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+        full = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+        log.info("step %d: %s", self.step, full, extra={"console": eval_line(self.step, self.settings.steps, metrics, self.best.metric)})
         if self.best.improves(metrics):
             checkpoint.save({**self.state_dict(), "metrics": metrics}, self.run_dir / "checkpoints" / "best.pt")
         return time.perf_counter() - tic

@@ -30,13 +30,12 @@ from pathlib import Path
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from torchvision.utils import save_image
 
 import gantrain.cli as cli  # registers the config's resolvers
 from gantrain.data import BatchStream, take
 from gantrain.metrics import build_evaluator
 from gantrain.trainer import Trainer
-from gantrain.visualize import image_grid
+from gantrain.visualize import image_grid, render, save_picture
 
 METHODS = {
     "dcgan": ["model=dcgan"],
@@ -163,7 +162,7 @@ def main() -> None:
                         z = torch.randn(11, trainer.family.latent_dim, generator=g)
                         with torch.no_grad():
                             mixing = trainer.family.style_mixing(net, z[:5], z[5:])
-                        save_image(image_grid(mixing, nrow=7), args.out / "style_mixing.png")
+                        save_picture(render(mixing), args.out / "style_mixing.png")
             median = {
                 k: statistics.median(r[k] for r in per_seed) if isinstance(per_seed[0][k], float) else per_seed[0][k] for k in per_seed[0]
             }
@@ -184,7 +183,7 @@ def main() -> None:
         writer.writeheader()
         writer.writerows(rows)
     (args.out / "results.json").write_text(json.dumps({"budget_s": args.budget, "rows": rows}, indent=2))
-    save_image(image_grid(torch.cat(previews), nrow=16), args.out / "samples.png")
+    save_picture(image_grid(torch.cat(previews), nrow=16), args.out / "samples.png")
     print(
         f"wrote {args.out}/results.csv, results.json, samples.png (one row per method)"
         + (", style_mixing.png" if mixing is not None else "")

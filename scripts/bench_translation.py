@@ -32,7 +32,7 @@ from bench_digits import CLOCKS, RESULTS, _sync, compose, train_for_seconds  # n
 
 from gantrain.data import to_device  # noqa: E402
 from gantrain.data.masks import biharmonic_fill, fill_hole  # noqa: E402
-from gantrain.visualize import image_grid  # noqa: E402
+from gantrain.visualize import Grid, render  # noqa: E402
 
 # method: (its task, the primary metric, the baselines it is compared with)
 METHODS = {
@@ -105,7 +105,9 @@ def run(method: str, args, evaluators: dict) -> tuple[list[dict], torch.Tensor]:
         rows.append({"method": f"  {name}", "task": task, "primary": primary, **evaluator.evaluate(baseline(name, heldout, train_mean))})
     with torch.no_grad():
         preview = next(iter(family.previews(network, trainer.fixed_inputs, to_device(trainer.heldout, trainer.device)).values()))
-    return rows, preview.cpu()
+    k = preview.breaks[0] if preview.breaks else preview.images.shape[1]  # cells of one sample's group
+    labels = preview.column_labels[: 4 * k]
+    return rows, Grid(preview.images[:1, : 4 * k].cpu(), labels, (), [b for b in preview.breaks if b < 4 * k])  # 4 samples
 
 
 def main() -> None:
@@ -156,7 +158,7 @@ def main() -> None:
     (RESULTS / f"{args.name}.md").write_text("\n".join(lines) + "\n")
     fig, axes = plt.subplots(len(previews), 1, figsize=(6, 2.2 * len(previews)), dpi=120, squeeze=False)
     for ax, (method, images) in zip(axes[:, 0], previews.items()):
-        ax.imshow(image_grid(images[:4], 4).permute(1, 2, 0).numpy(), interpolation="nearest")
+        ax.imshow(render(images).permute(1, 2, 0).numpy(), interpolation="nearest")
         ax.set_title(f"{method} ({METHODS[method][0]}): its translation preview (input first, target last where known)", fontsize=8)
         ax.axis("off")
     fig.tight_layout()

@@ -187,3 +187,37 @@ def assert_three_plus_three_equals_six(overrides, tmp_path: Path) -> None:
     full = checkpoint.load(tmp_path / "full" / "checkpoints" / "last.pt")["networks"]
     part = checkpoint.load(tmp_path / "part" / "checkpoints" / "last.pt")["networks"]
     assert full.keys() == part.keys() and all(torch.equal(full[k], part[k]) for k in full)
+
+
+# ------------------------------------------------------------------ reading previews back
+def preview_cells(path, grid):
+    """The cells of the preview PNG at ``path`` that drew ``grid`` (a gantrain.visualize.Grid of the same shape),
+    as rows × columns × H×W×3 uint8 arrays cut at the layout's positions, and the layout."""
+    import numpy as np
+    from PIL import Image
+
+    from gantrain.visualize import layout
+
+    at = layout(grid)
+    picture = np.asarray(Image.open(path).convert("RGB"))
+    assert picture.shape[:2] == (at.height, at.width)
+    cells = [[picture[y : y + at.cell_height, x : x + at.cell_width] for x in at.left] for y in at.top]
+    return np.array(cells), at
+
+
+def upscaled(images, scale):
+    """Images N×C×H×W in [-1, 1] as the PNG shows them: uint8 RGB, each pixel a scale × scale block (N×H×W×3)."""
+    import numpy as np
+
+    x = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round()
+    x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+    return np.asarray(x.repeat_interleave(scale, -2).repeat_interleave(scale, -1).permute(0, 2, 3, 1).to(torch.uint8))
+
+
+def grouped(grid):
+    """The cells of ``Grid.of_groups``'s grid sample by sample: N × k × C×H×W (k the cells of a sample's group;
+    the blank groups that fill the last row dropped)."""
+    rows, columns = grid.images.shape[:2]
+    k = grid.breaks[0] if grid.breaks else columns
+    groups = grid.images.unflatten(1, (columns // k, k)).flatten(0, 1)
+    return groups[~groups.flatten(1).isnan().all(1)]

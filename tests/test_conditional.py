@@ -12,6 +12,8 @@ from PIL import Image
 from gantrain import checkpoint, cli
 from gantrain.data import take
 
+from conftest import preview_cells, upscaled
+
 ACGAN = ["model=acgan", "model.generator.width=8", "model.discriminator.width=8", "loss=nonsaturating"]
 
 
@@ -83,8 +85,9 @@ def test_cgan_label_reaches_the_generator_and_the_discriminator(compose):
 
 
 def test_conditional_preview_png_has_one_column_per_class(compose, tmp_path):
-    """AC-GAN with 20 preview samples on 16×16 digits: the PNG a one-step run saves is 10 cells wide and 2 high
-    (image_grid pads by 1 px), and the cell in column c shows the sample of the fixed inputs with label c."""
+    """AC-GAN with 20 preview samples on 16×16 digits: the PNG a one-step run saves is 10 cells wide and 2 high,
+    each cell the sample upscaled 4× to 64 px, under a label band; the cell in column c shows the sample of the
+    fixed inputs with label c, and each column's label is drawn (ink in the band above it)."""
     cfg = compose(
         [
             *ACGAN,
@@ -98,18 +101,22 @@ def test_conditional_preview_png_has_one_column_per_class(compose, tmp_path):
         ]
     )
     cli.train(cfg, tmp_path)
-    grid = np.asarray(Image.open(tmp_path / "samples" / "step_0000001.png").convert("L"), dtype=np.float64)
-    cell = 16 + 1
-    assert grid.shape == (2 * cell + 1, 10 * cell + 1)
-
     family = cli.build_family(cfg)
     checkpoint.restore(family, checkpoint.load(tmp_path / "checkpoints" / "last.pt")["networks"], "the run")
     inputs = family.fixed_inputs(20, torch.Generator().manual_seed(cfg.seed))
     generator = family.networks["generator"].eval()
     with torch.no_grad():
-        samples = ((family.generate(inputs, generator).clamp(-1, 1) + 1) * 127.5).squeeze(1).numpy()
+        samples = family.generate(inputs, generator)
+    grid = family.sample_preview(samples, inputs)
+    assert grid.images.shape[:2] == (2, 10) and list(grid.column_labels) == [f"class {c}" for c in range(10)]
+    cells, at = preview_cells(tmp_path / "samples" / "step_0000001.png", grid)
+    assert (at.cell_height, at.cell_width) == (64, 64) and at.top[0] > 12  # a band of labels above the cells
+    shown = upscaled(samples, 4)
+    picture = np.asarray(Image.open(tmp_path / "samples" / "step_0000001.png").convert("L"))
     for i, label in enumerate(inputs["label"].tolist()):
         row, column = divmod(i, 10)
         assert column == label
-        shown = grid[1 + row * cell : row * cell + cell, 1 + column * cell : column * cell + cell]
-        assert np.abs(shown - samples[i]).max() <= 1.0, (row, column)
+        assert np.abs(cells[row, column].astype(int) - shown[i]).max() <= 1, (row, column)
+        if row == 0:
+            band = picture[: at.top[0], at.left[column] : at.left[column] + at.cell_width]
+            assert band.min() < 128, column  # its label is drawn

@@ -17,7 +17,7 @@ from gantrain.losses import hinge, nonsaturating
 from gantrain.models.patchgan import MultiScale, PatchGAN, receptive_field
 from gantrain.models.pix2pix import Dropout, UNetGenerator, conditional_patchgan
 
-from conftest import assert_three_plus_three_equals_six
+from conftest import assert_three_plus_three_equals_six, grouped
 
 
 def n_params(module: nn.Module) -> int:
@@ -142,7 +142,9 @@ def test_spade_style_losses_hinge_multiscale_feature_matching_averaged_over_scal
     assert torch.allclose(g_loss, adversarial + 10 * matching, rtol=1e-5) and float(logs["loss/feature_matching"]) > 0
     assert torch.allclose(family.loss("discriminator", {"segmentation": seg, "image": y}, 0)[0], d_expected, rtol=1e-5)
     preview = family.previews(g, {"segmentation": seg}, {"image": y})["translation"]
-    assert preview.shape == (2, 3, 16, 48) and preview[0, :, :4, :16].eq(-1).all()  # the ignored class in black
+    assert list(preview.column_labels) == ["input", "output", "target"]
+    panels = grouped(preview)  # sample × (input, output, target)
+    assert panels.shape == (2, 3, 3, 16, 16) and panels[0, 0, :, :4].eq(-1).all()  # the ignored class in black
     held = {"segmentation": seg, "image": y}
     assert torch.equal(family.targets(family.fixed_inputs(2, torch.Generator(), held), held)["segmentation"], seg)
 
@@ -156,8 +158,11 @@ def test_the_family_says_what_each_translation_should_be_and_translates_single_b
     )
     family.eval()
     assert torch.equal(family.translate(heldout["source"]), family.generate(inputs))
-    rows = family.previews(family.networks["generator"], inputs, heldout)["translation"]
-    assert rows.shape == (3, 1, 32, 96) and torch.equal(rows[..., :32], heldout["source"]) and torch.equal(rows[..., 64:], heldout["image"])
+    panels = grouped(family.previews(family.networks["generator"], inputs, heldout)["translation"])
+    assert (
+        panels.shape == (3, 3, 1, 32, 32) and torch.equal(panels[:, 0], heldout["source"]) and torch.equal(panels[:, 2], heldout["image"])
+    )
+    assert torch.equal(panels[:, 1], family.generate(inputs))
     with pytest.raises(ValueError, match="N×C×H×W images"):
         family.translate(torch.zeros(32, 32))
 

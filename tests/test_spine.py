@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -19,10 +20,12 @@ from gantrain import checkpoint
 from gantrain.cli import build_data, build_family, build_optimizers, train
 from gantrain.data import BatchStream, InMemory, take
 from gantrain.errors import ConfigError
-from gantrain.families.base import Family, Phase
+from gantrain.families.base import Family, Grid, Phase
 from gantrain.metrics.evaluator import Evaluator
 from gantrain.metrics.features import ModuleExtractor
 from gantrain.trainer import Trainer
+
+from conftest import preview_cells, upscaled
 
 COLOURS = torch.tensor([[0.9, -0.5, 0.2], [0.1, 0.8, -0.7], [-0.6, 0.3, 0.9]])  # rgb = grey ⊗ colour + 0.05
 
@@ -62,8 +65,8 @@ class Colorizer(Family):
         return self.sampling_network(network)(inputs["condition"])
 
     def previews(self, network, inputs, heldout):
-        rows = [inputs["condition"].expand(-1, 3, -1, -1), network(inputs["condition"]), inputs["target"]]
-        return {"input_output_target": torch.cat(rows, dim=-1)}
+        panels = [inputs["condition"], network(inputs["condition"]), inputs["target"]]  # grey input shown as RGB
+        return {"input_output_target": Grid.of_groups(panels, ["input", "output", "target"])}
 
 
 def colorizer_trainer(run_dir: Path, steps: int, **settings) -> Trainer:
@@ -115,11 +118,19 @@ def test_a_family_conditioned_on_held_out_images_trains_previews_evaluates_and_r
     full.family.captions_seen.clear()
     logs = full.fit()
     assert logs["loss/L1"] < 0.7 * first and set(full.last_metrics) == {"FID/pixels", "KID/pixels"}  # eval.metrics's
-    # previews: input | output | target of the fixed held-out conditions, three 8-px panels side by side
-    from PIL import Image
-
-    preview = Image.open(tmp_path / "full" / "samples" / "input_output_target_step_0000006.png")
-    assert preview.size == (2 * (24 + 1) + 1, 4 * (8 + 1) + 1)  # 8 rows of 3 panels, two a row, 1-px padding
+    # previews: input | output | target of the fixed held-out conditions, groups of three 8-px panels drawn 8×,
+    # two groups a row, cell by cell
+    shown = colour_pairs(32, seed=2).tensors()
+    condition, target = shown["condition"][:8], shown["image"][:8]
+    with torch.no_grad():
+        output = full.family.networks["colorizer"](condition)
+    grid = full.family.previews(full.family.networks["colorizer"], {"condition": condition, "target": target}, {})["input_output_target"]
+    cells, at = preview_cells(tmp_path / "full" / "samples" / "input_output_target_step_0000006.png", grid)
+    assert cells.shape[:2] == (4, 6) and at.cell_height == at.cell_width == 64
+    for i in range(8):
+        row, group = divmod(i, 2)
+        for k, panel in enumerate((condition, output, target)):
+            assert np.abs(cells[row, 3 * group + k].astype(int) - upscaled(panel[i : i + 1], 8)[0]).max() <= 1, (i, k)
     assert (tmp_path / "full" / "checkpoints" / "best.pt").is_file()
     # the evaluator's samples are the network's outputs on the held-out conditions, in order
     with torch.no_grad():
@@ -268,7 +279,8 @@ def test_one_update_accumulated_over_4_micro_batches_of_16_equals_one_update_on_
 
 
 def test_logged_grad_norm_is_the_last_steps_norm_with_log_every_above_one(tmp_path, monkeypatch):
-    """The norm is measured on the interval's last step and logged as measured, not averaged over the interval."""
+    """The norm is measured on the interval's last step (and on the first step, which is logged too) and logged as
+    measured, not averaged over the interval."""
     norms = []
     real_step = torch.optim.SGD.step
 
@@ -279,8 +291,8 @@ def test_logged_grad_norm_is_the_last_steps_norm_with_log_every_above_one(tmp_pa
     monkeypatch.setattr(torch.optim.SGD, "step", recording)
     trainer, logs = regression_run(tmp_path, "run", 16, 1, steps=10, log_every=5)
     logged = EventAccumulator(str(tmp_path / "run")).Reload().Scalars("grad_norm/net")
-    assert [e.step for e in logged] == [5, 10]
-    assert [e.value for e in logged] == pytest.approx([norms[4], norms[9]], rel=1e-5)
+    assert [e.step for e in logged] == [1, 5, 10]
+    assert [e.value for e in logged] == pytest.approx([norms[0], norms[4], norms[9]], rel=1e-5)
 
 
 SMALL_MLP = ["model=mlp", "dataset=grid25", "dataset.source.n=512", "model.generator.hidden=[8]", "model.discriminator.hidden=[8]"]

@@ -17,7 +17,7 @@ from gantrain.metrics.evaluator import Evaluator
 from gantrain.models.outputs import DiscriminatorOutput
 from gantrain.models.stargan import Discriminator, Generator
 
-from conftest import assert_three_plus_three_equals_six
+from conftest import assert_three_plus_three_equals_six, grouped
 
 K = 4
 
@@ -184,10 +184,12 @@ def test_held_out_inputs_targets_previews_and_translate():
     flipped = family.fixed_inputs(6, g, batch(attributes=True))
     assert ((flipped["domain"] - batch(attributes=True)["attributes"]).abs().sum(1) == 1).all()
     with torch.no_grad():
-        row = family.previews(family.networks["generator"], inputs, paired)["translation"]
-        assert row.shape == (6, 3, 8, 8 * (K + 1))
-        assert torch.equal(row[..., :8], paired["source"])
-        assert torch.allclose(row[..., 8 * 3 : 8 * 4], family.translate(paired["source"], domain=2))
+        preview = family.previews(family.networks["generator"], inputs, paired)["translation"]
+        assert list(preview.column_labels[: K + 1]) == ["input", *(f"domain {k}" for k in range(K))]
+        row = grouped(preview)  # sample × (input, domain 0 … K−1)
+        assert row.shape == (6, K + 1, 3, 8, 8)
+        assert torch.equal(row[:, 0], paired["source"])
+        assert torch.allclose(row[:, 3], family.translate(paired["source"], domain=2))
     with pytest.raises(ValueError, match="domains 0 to 3"):
         family.translate(paired["source"], domain=4)
 
@@ -236,8 +238,13 @@ def test_gantrain_model_stargan_dataset_digit_styles_trains_with_eval(compose, t
     logs = train(cfg, tmp_path / "run")
     assert {"class_accuracy/classifier", "L1/pixels", "PSNR/pixels", "SSIM/pixels", "FID/classifier", "L1/round_trip"} <= set(logs)
     assert {"loss/G_rec", "loss/G_cls", "loss/D_cls", "penalty/gradient_penalty"} <= set(logs)
+    from gantrain.visualize import GAP, GROUP_GAP, Grid, layout
+
     preview = Image.open(tmp_path / "run" / "samples" / "translation_step_0000002.png")
-    assert preview.size == (2 * (6 * 8 + 1) + 1, 2 * (8 + 1) + 1)  # 4 rows of input + 5 domains, two rows a line
+    # 4 groups of input + 5 domains, two groups a row, 8-px images drawn at 64 px, the groups 12 px apart
+    assert preview.size[0] == GAP + 12 * (64 + GAP) + (GROUP_GAP - GAP)
+    at = layout(Grid.of_groups([torch.zeros(4, 3, 8, 8)] * 6, ["input", *(f"domain {k}" for k in range(5))]))
+    assert preview.size == (at.width, at.height) and at.top[1] - at.top[0] == 64 + GAP
 
 
 def test_resume_after_three_steps_equals_six_uninterrupted_steps(tmp_path):

@@ -160,16 +160,17 @@ def test_family_previews_truncation_rows_and_a_style_mixing_grid(compose):
     z = torch.randn(16, 16)
     with torch.no_grad():
         previews = family.previews(g, {"z": z}, torch.zeros(16, 1, 16, 16))
-        sweep = previews["truncation"].view(4, 4, 1, 16, 16)  # rows ψ = 1, 0.7, 0.5, 0; columns z[:4]
+        assert list(previews["truncation"].row_labels) == ["ψ = 1", "ψ = 0.7", "ψ = 0.5", "ψ = 0"]
+        sweep = previews["truncation"].images  # rows ψ = 1, 0.7, 0.5, 0; columns z[:4]
+        assert sweep.shape == (4, 4, 1, 16, 16)
         assert torch.allclose(sweep[0], g(z[:4], randomize_noise=False))
         assert torch.equal(sweep[3], sweep[3, :1].expand_as(sweep[3])) and not torch.equal(sweep[0, 0], sweep[0, 1])
-        grid = previews["style_mixing"]
-        assert grid.shape == (25, 1, 16, 16)
-        grid = grid.view(5, 5, 1, 16, 16)
+        grid = previews["style_mixing"].images
+        assert grid.shape == (5, 5, 1, 16, 16) and grid[0, 0].isnan().all()  # the corner is blank
         a, b = g(z[:4], randomize_noise=False), g(z[4:8], randomize_noise=False)
         assert torch.allclose(grid[0, 1:], b, atol=1e-6) and torch.allclose(grid[1:, 0], a, atol=1e-6)
-        all_a = family.style_mixing(g, z[:4], z[4:8], crossover=g.num_layers).view(5, 5, 1, 16, 16)
-        all_b = family.style_mixing(g, z[:4], z[4:8], crossover=0).view(5, 5, 1, 16, 16)
+        all_a = family.style_mixing(g, z[:4], z[4:8], crossover=g.num_layers).images
+        all_b = family.style_mixing(g, z[:4], z[4:8], crossover=0).images
         assert torch.allclose(all_a[1:, 1:], a[:, None].expand(4, 4, 1, 16, 16), atol=1e-6)  # rows: source A
         assert torch.allclose(all_b[1:, 1:], b[None].expand(4, 4, 1, 16, 16), atol=1e-6)  # columns: source B
         mid = grid[1:, 1:]

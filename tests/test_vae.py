@@ -17,7 +17,7 @@ from gantrain.errors import ConfigError
 from gantrain.families.vae import VAEFamily, gaussian_kl, reparameterize
 from gantrain.models.vae import VAE
 
-from conftest import QUICK
+from conftest import QUICK, grouped
 
 FAST = [*QUICK, "trainer.eval_every=0"]
 
@@ -120,8 +120,9 @@ def test_samples_and_reconstruction_previews():
         side = fam.previews(fam.networks["vae"], inputs, {"image": real})["reconstructions"]
         mean, _ = fam.networks["vae"].encoder(real)
         recon = fam.mean_image(fam.networks["vae"].decoder(mean))
-    assert side.shape == (5, 1, 8, 16)
-    assert torch.equal(side[..., :8], real) and torch.allclose(side[..., 8:], recon)
+    pairs = grouped(side)  # sample × (input, output), pairs set apart by a wider gap
+    assert pairs.shape == (5, 2, 1, 8, 8) and list(side.column_labels[:2]) == ["input", "output"] and side.breaks[0] == 2
+    assert torch.equal(pairs[:, 0], real) and torch.allclose(pairs[:, 1], recon)
 
 
 def test_bad_settings_are_refused():

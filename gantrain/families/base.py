@@ -16,10 +16,12 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Union
 
 import torch
 from torch import nn
+
+from gantrain.visualize import Grid
 
 Tensor = torch.Tensor
 
@@ -108,17 +110,22 @@ class Family(nn.Module):
         evaluator reports the held-out ``L1/round_trip``."""
         raise NotImplementedError(f"{self.name} does not translate back")
 
-    def previews(self, network: nn.Module, inputs: dict, heldout: dict) -> dict[str, Tensor]:
-        """Extra named previews beside the samples (reconstructions, input | output | target rows, …); none by
-        default. ``network`` is the sampling network (EMA copy if any) in eval mode, ``heldout`` the batch the
-        ``inputs`` were made from, on the family's device."""
+    def previews(self, network: nn.Module, inputs: dict, heldout: dict) -> dict[str, Union[Grid, Tensor]]:
+        """Extra named previews beside the samples (reconstructions, input | output | target groups, …), each a
+        labelled ``Grid`` (gantrain/visualize.py) or N images for a square grid; none by default. ``network`` is
+        the sampling network (EMA copy if any) in eval mode, ``heldout`` the batch the ``inputs`` were made
+        from, on the family's device."""
         return {}
 
-    def preview_columns(self, inputs: dict) -> Optional[int]:
-        """Images per row of the samples' grid: one column per class when the inputs carry labels, else a
-        square grid (None)."""
+    def sample_preview(self, samples: Tensor, inputs: dict) -> Union[Grid, Tensor]:
+        """How the samples from ``inputs`` are shown: one labelled column per class when the inputs carry labels
+        (``arange(n) % classes``, as conditional families draw them), else the samples themselves (a square grid
+        of images, or a scatter plot of points)."""
         labels = inputs.get("label")
-        return int(labels.max()) + 1 if isinstance(labels, Tensor) else None
+        if not isinstance(labels, Tensor) or samples.dim() != 4:
+            return samples
+        columns = int(labels.max()) + 1
+        return Grid.of(samples, columns, [f"class {c}" for c in labels[:columns].tolist()])
 
     @property
     def device(self) -> torch.device:

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gantrain.errors import ConfigError
-from gantrain.families.base import Family, Phase, frozen
+from gantrain.families.base import Family, Grid, Phase, frozen
 from gantrain.losses import GANLoss
 
 Tensor = torch.Tensor
@@ -193,13 +193,12 @@ class CycleGANFamily(Family):
             return {}
         return {k: heldout[k] for k in ("image", "label") if k in heldout}
 
-    def previews(self, network: nn.Module, inputs: dict, heldout: dict) -> dict[str, Tensor]:
-        """Rows of A | G_AB(A) | G_BA(G_AB(A)) (the cycle's reconstruction) | the true B where known."""
+    def previews(self, network: nn.Module, inputs: dict, heldout: dict) -> dict[str, Grid]:
+        """Groups of A | G_AB(A) | G_BA(G_AB(A)) (the cycle's reconstruction) | the true B where known."""
         a = inputs["source"]
         fake_b = network(a)
         panels = [a, fake_b, self.networks["G_BA"](fake_b)] + ([heldout["image"]] if self.paired_heldout else [])
-        channels = max(p.shape[1] for p in panels)
-        return {"translation": torch.cat([p.expand(-1, channels, -1, -1) for p in panels], dim=-1)}
+        return {"translation": Grid.of_groups(panels, ["A", "A→B", "A→B→A", "true B"][: len(panels)])}
 
 
 def conv_output_size(module: nn.Module, size: int) -> int:

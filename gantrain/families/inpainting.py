@@ -24,7 +24,7 @@ from torch import nn
 
 from gantrain.data.masks import MaskSpec, centre_box, fill_hole, rim
 from gantrain.errors import ConfigError
-from gantrain.families.base import Family, Phase, frozen
+from gantrain.families.base import Family, Grid, Phase, frozen
 from gantrain.losses import GANLoss
 
 Tensor = torch.Tensor
@@ -132,10 +132,11 @@ class InpaintingFamily(Family):
         out = {"image": heldout["image"], "mask": heldout["mask"]}
         return {**out, "label": heldout["label"]} if "label" in heldout else out
 
-    def previews(self, network: nn.Module, inputs: dict, heldout: dict) -> dict[str, Tensor]:
+    def previews(self, network: nn.Module, inputs: dict, heldout: dict) -> dict[str, Grid]:
+        """Groups of input (the hole filled as the network sees it) | output | target."""
         image, mask = inputs["image"], inputs["mask"]
-        rows = [fill_hole(image, mask), self.generate(inputs, network), image]
-        return {"translation": torch.cat(rows, dim=-1)}
+        panels = [fill_hole(image, mask), self.generate(inputs, network), image]
+        return {"translation": Grid.of_groups(panels, ["input", "output", "target"])}
 
     def translate(self, source: Tensor, network: Optional[nn.Module] = None, mask: Optional[Tensor] = None) -> Tensor:
         """``source`` (N×C×H×W in [-1, 1]) inpainted inside ``mask`` (bool N×1×H×W, true = missing; by default the

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gantrain.errors import ConfigError
-from gantrain.families.base import Family, Phase, frozen
+from gantrain.families.base import Family, Grid, Phase, frozen
 from gantrain.losses import GANLoss
 from gantrain.models.outputs import DiscriminatorOutput
 from gantrain.models.vgg_loss import VGGLoss
@@ -236,7 +236,8 @@ class PairedTranslationFamily(Family):
             return image
         return image.mean(1, keepdim=True).expand(-1, channels, -1, -1) if channels in (1, 3) else image[:, :channels]
 
-    def previews(self, network: nn.Module, inputs: dict, heldout: dict) -> dict[str, Tensor]:
-        """Rows of input | output | target."""
+    def previews(self, network: nn.Module, inputs: dict, heldout: dict) -> dict[str, Grid]:
+        """Groups of input | output | target."""
         output = self.generate(inputs, network)
-        return {"translation": torch.cat([self.shown(inputs[self.condition], output.shape[1]), output, heldout["image"]], dim=-1)}
+        panels = [self.shown(inputs[self.condition], output.shape[1]), output, heldout["image"]]
+        return {"translation": Grid.of_groups(panels, ["input", "output", "target"])}

@@ -27,6 +27,7 @@ from gantrain.families.gan import GANFamily
 from gantrain.losses import GANLoss
 from gantrain.models.outputs import DiscriminatorOutput
 from gantrain.regularizers import Regularizer
+from gantrain.visualize import Grid
 
 Tensor = torch.Tensor
 log = logging.getLogger(__name__)
@@ -145,17 +146,18 @@ class StyleGAN(ProgressiveGAN):
     def synthesis_options(self) -> dict:
         return {"psi": self.truncation_psi}
 
-    def truncation_sweep(self, network: nn.Module, z: Tensor) -> Tensor:
-        """Rows: ψ in ``preview_psis``; columns: the latents ``z``; fixed noise, so ψ = 0 repeats one image."""
+    def truncation_sweep(self, network: nn.Module, z: Tensor) -> Grid:
+        """Rows: ψ in ``preview_psis`` (labelled); columns: the latents ``z``; fixed noise, so ψ = 0 repeats one image."""
         level, alpha = self.stage()
         w = network.styles(z, level)
         rows = [network.synthesize(network.truncate(w, psi), level, alpha, randomize_noise=False) for psi in self.preview_psis]
-        return self._full_size(torch.cat(rows))
+        images = self._full_size(torch.cat(rows)).unflatten(0, (len(rows), len(z)))
+        return Grid(images, row_labels=[f"ψ = {psi:g}" for psi in self.preview_psis])
 
-    def style_mixing(self, network: nn.Module, z_a: Tensor, z_b: Tensor, crossover: Optional[int] = None) -> Tensor:
-        """A (1 + |A|) × (1 + |B|) grid, row-major: the first row shows the B sources, the first column the A
-        sources; cell (i, j) takes A_i's styles in the coarse layers < ``crossover`` (default: half the layers)
-        and B_j's in the others. Truncated with ``truncation_psi``; fixed noise; the corner is blank (0)."""
+    def style_mixing(self, network: nn.Module, z_a: Tensor, z_b: Tensor, crossover: Optional[int] = None) -> Grid:
+        """A (1 + |A|) × (1 + |B|) grid: the first row shows the B sources, the first column the A sources (set
+        apart, labelled); cell (i, j) takes A_i's styles in the coarse layers < ``crossover`` (default: half the
+        layers) and B_j's in the others. Truncated with ``truncation_psi``; fixed noise; the corner is blank (NaN)."""
         level, alpha = self.stage()
         n_layers = network.layers_at(level)
         crossover = n_layers // 2 if crossover is None else crossover
@@ -165,13 +167,14 @@ class StyleGAN(ProgressiveGAN):
         mixed = network.mix(w_a.repeat_interleave(b, dim=0), w_b.repeat(a, 1, 1), crossover)
         images = network.synthesize(torch.cat([w_b, w_a, mixed]), level, alpha, randomize_noise=False)
         top, left, cells = images[:b], images[b : a + b], images[a + b :].view(a, b, *images.shape[1:])
-        rows = [torch.cat([torch.zeros_like(top[:1]), top])]
+        rows = [torch.cat([torch.full_like(top[:1], float("nan")), top])]
         rows += [torch.cat([left[i : i + 1], cells[i]]) for i in range(a)]
-        return self._full_size(torch.cat(rows))
+        images = self._full_size(torch.cat(rows)).unflatten(0, (1 + a, 1 + b))
+        columns = ["source A", *(f"fine: B{j + 1}" for j in range(b))]
+        return Grid(images, columns, ["source B", *(f"coarse: A{i + 1}" for i in range(a))], breaks=(1,))
 
-    def previews(self, network: nn.Module, inputs: dict, heldout: dict) -> dict[str, Tensor]:
-        """Square grids, as the trainer lays out √n images per row: the ψ sweep of as many latents as there
-        are ψ values, and style mixing of up to 4 A by 4 B sources."""
+    def previews(self, network: nn.Module, inputs: dict, heldout: dict) -> dict[str, Grid]:
+        """The ψ sweep of as many latents as there are ψ values, and style mixing of up to 4 A by 4 B sources."""
         z = inputs["z"]
         k = min(4, len(z) // 2)
         previews = {"style_mixing": self.style_mixing(network, z[:k], z[k : 2 * k])}

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gantrain.families.base import Family, Phase, frozen
+from gantrain.families.base import Family, Grid, Phase, frozen
 from gantrain.losses import wgan_discriminator, wgan_generator
 from gantrain.regularizers import GradientPenalty
 
@@ -187,8 +187,8 @@ class StarGANFamily(Family):
                 raise ValueError(f"domain={list(domain)}: give a domain index or {self.num_domains} attribute values")
         return self.sampling_network(network)(source, c.to(source.device).expand(len(source), -1))
 
-    def previews(self, network: nn.Module, inputs: dict, heldout: dict) -> dict[str, Tensor]:
-        """Rows of input | its translation into every domain, one column each (attributes: the input's own with
+    def previews(self, network: nn.Module, inputs: dict, heldout: dict) -> dict[str, Grid]:
+        """Groups of input | its translation into every domain, one column each (attributes: the input's own with
         attribute k flipped, the official rule for binary attributes)."""
         source = inputs["source"]
         if "attributes" in heldout:
@@ -198,4 +198,6 @@ class StarGANFamily(Family):
             conditions = [
                 F.one_hot(torch.full((len(source),), k, device=source.device), self.num_domains).float() for k in range(self.num_domains)
             ]
-        return {"translation": torch.cat([source, *(network(source, c) for c in conditions)], dim=-1)}
+        flipped = "attributes" in heldout
+        labels = ["input", *(f"flip {k}" if flipped else f"domain {k}" for k in range(self.num_domains))]
+        return {"translation": Grid.of_groups([source, *(network(source, c) for c in conditions)], labels)}

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gantrain.families.base import Family, Phase
+from gantrain.families.base import Family, Grid, Phase
 
 Tensor = torch.Tensor
 
@@ -102,8 +102,8 @@ class VAEFamily(Family):
         """Decoded means E[x|z] for z ~ N(0, I) (the usual VAE samples; pixel noise is not added)."""
         return self.mean_image(self.sampling_network(network).decoder(inputs["z"]))
 
-    def previews(self, network: nn.Module, inputs: dict, heldout: dict) -> dict[str, Tensor]:
-        """``reconstructions``: each held-out image beside its reconstruction from the posterior mean."""
+    def previews(self, network: nn.Module, inputs: dict, heldout: dict) -> dict[str, Grid]:
+        """``reconstructions``: each held-out image beside its reconstruction from the posterior mean, a pair."""
         real = heldout["image"]
         mean, _ = network.encoder(real)
-        return {"reconstructions": torch.cat([real, self.mean_image(network.decoder(mean)).to(real.dtype)], dim=-1)}
+        return {"reconstructions": Grid.of_groups([real, self.mean_image(network.decoder(mean)).to(real.dtype)], ["input", "output"])}
