@@ -9,6 +9,7 @@ import torch
 
 import gantrain.cli
 from gantrain.errors import ConfigError
+from gantrain.evaluate import load_run
 from gantrain.explore.cli import explore, main, parse_args
 from gantrain.explore.directions import decouple, edit, fit_direction, slope
 from gantrain.explore.edit_tools import combine
@@ -16,6 +17,7 @@ from gantrain.explore.maps import apply_map, fit_linear_map, r_squared
 from gantrain.explore.paths import interpolate, lerp, slerp, step_ratio
 from gantrain.explore.project import project
 from gantrain.explore.properties import brightness, slant, stroke_width
+from gantrain.explore.spaces import latent_space
 
 from conftest import QUICK, compose_config
 
@@ -163,6 +165,13 @@ TINY = [
 ]
 TINY_DCGAN = ["model=dcgan", "model.latent_dim=8", "model.generator.width=8", "model.discriminator.width=8"]
 TINY_VAE = ["model=vae", "model.vae.latent_dim=8", "model.vae.width=8"]
+TINY_DDPM = [
+    "model=ddpm",
+    "model.denoiser.width=8",
+    "model.denoiser.blocks=1",
+    "model.denoiser.attention_resolutions=[]",
+    "model.sampling_steps=3",
+]
 TINY_STYLEGAN = [
     "model=stylegan",
     "model.latent_dim=8",
@@ -178,7 +187,7 @@ INVERT = {"invert_steps": 5, "candidates": 8}
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("explore")
     out = {}
-    for name, model in (("dcgan", TINY_DCGAN), ("vae", TINY_VAE), ("stylegan", TINY_STYLEGAN)):
+    for name, model in (("dcgan", TINY_DCGAN), ("vae", TINY_VAE), ("stylegan", TINY_STYLEGAN), ("ddpm", TINY_DDPM)):
         gantrain.cli.train(compose_config(TINY + model), root / name)
         out[name] = root / name
     return out
@@ -234,6 +243,31 @@ def test_arithmetic_project_map_and_truncation(runs, tmp_path):
     m = _record(tmp_path / "t")
     assert [row["psi"] for row in m["table"]] == [1.0, 0.0] and {"FID", "precision", "recall"} <= set(m["table"][0])
     assert m["table"][1]["recall"] <= m["table"][0]["recall"]  # ψ = 0: one image, no diversity
+
+
+def test_tau_truncation_draws_a_truncated_normal(runs):
+    """Var of N(0, 1) truncated to [−τ, τ]: 1 − 2τφ(τ)/(2Φ(τ) − 1); redrawing must not just clip."""
+    run = load_run(str(runs["dcgan"]))
+    space = latent_space(run.family, run.network)
+    assert torch.equal(space.sample(4, seed=3), run.family.sample_latent(4, torch.Generator().manual_seed(3)))
+    tau = 1.0
+    z = space.sample(20000, seed=0, tau=tau)
+    phi, Phi = math.exp(-(tau**2) / 2) / math.sqrt(2 * math.pi), 0.5 * (1 + math.erf(tau / math.sqrt(2)))
+    assert z.abs().max() <= tau and float(z.var()) == pytest.approx(1 - 2 * tau * phi / (2 * Phi - 1), rel=0.02)
+    assert float((z.abs() > 0.999 * tau).double().mean()) < 0.01
+
+
+def test_ddim_latent_is_deterministic_and_interpolates_but_is_not_inverted(runs, tmp_path):
+    explore(str(runs["ddpm"]), "interpolate", {"seeds": [0, 1], "points": 3, "out": str(tmp_path / "x")})
+    m = _record(tmp_path / "x")
+    assert m["space"] == "x_T" and len(m["slerp"]["per_path"]) == 1
+    run = load_run(str(runs["ddpm"]))
+    space = latent_space(run.family, run.network)
+    x_t = space.sample(2, seed=5)
+    assert torch.equal(space.images(x_t), space.images(x_t))  # η = 0: the sample is a function of x_T
+    for tool in ("project", "map"):
+        with pytest.raises(ConfigError, match="not inverted|cannot locate"):
+            explore(str(runs["dcgan" if tool == "map" else "ddpm"]), tool, {"other": str(runs["ddpm"]), "out": str(tmp_path / tool)})
 
 
 def test_command_line_and_refusals(runs, tmp_path, capsys):
