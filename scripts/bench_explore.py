@@ -8,7 +8,7 @@ one markdown table of what each measured, with the CPU seconds of each training 
 of this one-thread process: what an idle core would take, however loaded the machine). Writes
 ``scripts/results/explore.{md,json}`` and the tools' grids under ``scripts/results/explore/``.
 
-    python scripts/bench_explore.py [--dcgan-steps 1500] [--vae-steps 3000] [--stylegan-steps 800] [--threads 1]
+    python scripts/bench_explore.py [--dcgan-steps 500] [--vae-steps 1500] [--stylegan-steps 300] [--threads 1]
                                     [--out outputs/bench_explore] [--quick]
 """
 
@@ -50,9 +50,9 @@ def train(name: str, overrides: list[str], steps: int, out: Path) -> tuple[Path,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dcgan-steps", type=int, default=1500)
-    parser.add_argument("--vae-steps", type=int, default=3000)
-    parser.add_argument("--stylegan-steps", type=int, default=800)
+    parser.add_argument("--dcgan-steps", type=int, default=500)
+    parser.add_argument("--vae-steps", type=int, default=1500)
+    parser.add_argument("--stylegan-steps", type=int, default=300)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="outputs/bench_explore")
     parser.add_argument("--quick", action="store_true", help="a few steps and samples: checks the script runs")
@@ -99,7 +99,12 @@ def main() -> None:
         if "other" in settings:
             settings["other"] = str(runs[settings["other"]])
         tag = "_".join([tool, model, *(Path(str(v)).name for v in settings.values())])
-        keys = {"interpolate": (), "arithmetic": ("num_samples",), "direction": ("num_samples", "edits"), "decouple": ("num_samples", "edits")}
+        keys = {
+            "interpolate": (),
+            "arithmetic": ("num_samples",),
+            "direction": ("num_samples", "edits"),
+            "decouple": ("num_samples", "edits"),
+        }
         keys.update({"project": ("invert_steps",), "map": ("invert_steps", "support", "heldout"), "truncation": ("num_samples",)})
         settings.update({k: small[k] for k in keys[tool] if k in small})
         if quick and tool == "arithmetic":  # a 3-step model draws no 7s: groups by a property alone
@@ -134,7 +139,14 @@ def table_rows(tool: str, model: str, settings: dict, record: dict) -> list[tupl
     m = record["measured"]
     where = f"{model} ({m['space']})" if "space" in m else model
     if tool == "interpolate":
-        return [(tool, where, "largest / mean step in classifier features (lerp → slerp)", f"{fmt(m['lerp']['max_over_mean_step'])} → {fmt(m['slerp']['max_over_mean_step'])}")]
+        return [
+            (
+                tool,
+                where,
+                "largest / mean step in classifier features (lerp → slerp)",
+                f"{fmt(m['lerp']['max_over_mean_step'])} → {fmt(m['slerp']['max_over_mean_step'])}",
+            )
+        ]
     if tool == "arithmetic":
         terms = " ".join(f"{'+' if t['sign'] > 0 else '−'} {t['side']}-{t['property']} {t['class']}" for t in m["terms"])
         p = m["terms"][0]["property"]
@@ -156,8 +168,18 @@ def table_rows(tool: str, model: str, settings: dict, record: dict) -> list[tupl
         ]
     if tool == "project":
         return [
-            (tool, where, "reconstruction MSE (nearest training image's MSE)", f"{fmt(m['reconstruction_mse'])} ({fmt(m['nearest_train_mse'])})"),
-            (tool, where, "share of held-out images reconstructed closer than their nearest training image", f"{m['closer_than_nearest_train']:.0%}"),
+            (
+                tool,
+                where,
+                "reconstruction MSE (nearest training image's MSE)",
+                f"{fmt(m['reconstruction_mse'])} ({fmt(m['nearest_train_mse'])})",
+            ),
+            (
+                tool,
+                where,
+                "share of held-out images reconstructed closer than their nearest training image",
+                f"{m['closer_than_nearest_train']:.0%}",
+            ),
         ]
     if tool == "map":
         other = Path(record["other"]).name
@@ -165,7 +187,8 @@ def table_rows(tool: str, model: str, settings: dict, record: dict) -> list[tupl
         return [(tool, f"{model} → {other}", "held-out R² / image MSE against G1(z)", f"{fmt(m['r2'])} / {errors}")]
     kind = m["kind"]
     return [
-        (tool, model, f"{kind} = {r[kind]}: FID / precision / recall", f"{fmt(r['FID'])} / {fmt(r['precision'])} / {fmt(r['recall'])}") for r in m["table"]
+        (tool, model, f"{kind} = {r[kind]}: FID / precision / recall", f"{fmt(r['FID'])} / {fmt(r['precision'])} / {fmt(r['recall'])}")
+        for r in m["table"]
     ]
 
 

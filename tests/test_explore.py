@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import gantrain.cli
+from gantrain.cli import check_command_line
 from gantrain.errors import ConfigError
 from gantrain.evaluate import load_run
 from gantrain.explore.cli import explore, main, parse_args
@@ -18,6 +19,7 @@ from gantrain.explore.paths import interpolate, lerp, slerp, step_ratio
 from gantrain.explore.project import project
 from gantrain.explore.properties import brightness, slant, stroke_width
 from gantrain.explore.spaces import latent_space
+from gantrain.families.base import Family
 
 from conftest import QUICK, compose_config
 
@@ -257,6 +259,11 @@ def test_tau_truncation_draws_a_truncated_normal(runs):
     assert float((z.abs() > 0.999 * tau).double().mean()) < 0.01
 
 
+def test_an_image_to_image_model_has_no_latent_space():
+    with pytest.raises(ConfigError, match="maps images to images"):
+        latent_space(Family("pix2pix"), None)
+
+
 def test_ddim_latent_is_deterministic_and_interpolates_but_is_not_inverted(runs, tmp_path):
     explore(str(runs["ddpm"]), "interpolate", {"seeds": [0, 1], "points": 3, "out": str(tmp_path / "x")})
     m = _record(tmp_path / "x")
@@ -291,3 +298,5 @@ def test_command_line_and_refusals(runs, tmp_path, capsys):
         assert exit_.value.code == 2 and message in err and len(err.strip().splitlines()) == 1, err
     with pytest.raises(ConfigError, match="usage"):
         parse_args(["explore=direction"])
+    with pytest.raises(ConfigError, match="gantrain-explore's"):  # training lists the group in --help, but refuses it
+        check_command_line(["explore=direction"])
