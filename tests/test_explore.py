@@ -298,5 +298,15 @@ def test_command_line_and_refusals(runs, tmp_path, capsys):
         assert exit_.value.code == 2 and message in err and len(err.strip().splitlines()) == 1, err
     with pytest.raises(ConfigError, match="usage"):
         parse_args(["explore=direction"])
+    runs = parse_args(["ckpt=R", "explore=direction,decouple", "explore.attribute=slant,class_1", "eval.batch_size=5"])
+    assert [(tool, settings["attribute"]) for _, tool, settings, _ in runs] == [
+        ("direction", "slant"),
+        ("direction", "class_1"),
+        ("decouple", "slant"),
+        ("decouple", "class_1"),
+    ]
+    assert all(o == {"eval.batch_size": 5} for *_, o in runs)
+    with pytest.raises(ConfigError, match="take a sweep"):
+        parse_args(["ckpt=R", "explore=direction", "eval.batch_size=5,6"])
     with pytest.raises(ConfigError, match="gantrain-explore's"):  # training lists the group in --help, but refuses it
         check_command_line(["explore=direction"])

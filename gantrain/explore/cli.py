@@ -10,7 +10,8 @@
     gantrain-explore ckpt=RUN explore=truncation                  ψ (StyleGAN) or τ against FID, precision, recall
     gantrain-explore ckpt=STYLEGAN_RUN explore=interpolate explore.space=w
 
-``explore=`` chooses a tool of the config group configs/explore/; ``explore.key=value`` changes its settings;
+``explore=`` chooses a tool of the config group configs/explore/; ``explore.key=value`` changes its settings
+(a comma list sweeps: ``explore=direction,decouple explore.attribute=slant,stroke_width`` runs all four);
 other ``key=value`` arguments override the run's saved config (``eval.*``, ``trainer.device``). The files go to
 ``RUN/explore/<tool>`` (a fresh ``<tool>-2`` … when taken) or ``explore.out``. Samples come from the EMA
 generator when the run kept one.
@@ -18,6 +19,7 @@ generator when the run kept one.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import sys
@@ -28,6 +30,7 @@ from typing import Optional, Sequence
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.types import ChoiceSweep, Sweep
 from omegaconf import DictConfig, OmegaConf
 
 from gantrain import checkpoint, validate
@@ -61,6 +64,10 @@ def explore_settings(tool: str, overrides: dict) -> DictConfig:
         cfg = compose(overrides=[f"+explore={tool}"])
     GlobalHydra.instance().clear()
     return validate.update_checked(cfg, overrides, f"explore={tool}").explore
+
+
+def prefixed(settings: dict) -> dict:
+    return {f"explore.{k}": v for k, v in settings.items()}
 
 
 def check_serves(tool: str, space: LatentSpace, other: Optional[LatentSpace], settings) -> None:
@@ -112,7 +119,7 @@ def build_measures(cfg, bundle, device) -> Measures:
 def explore(ckpt: str, tool: str, settings_overrides: Optional[dict] = None, overrides: Optional[dict] = None) -> dict:
     """Run ``tool`` on ``ckpt``; write and return the record (explore.json)."""
     tic, cpu = time.perf_counter(), time.process_time()
-    settings = explore_settings(tool, {f"explore.{k}": v for k, v in (settings_overrides or {}).items()})
+    settings = explore_settings(tool, prefixed(settings_overrides or {}))
     run = load_run(ckpt, overrides)
     space = latent_space(run.family, run.network, settings.space, settings.label)
     other = None
@@ -163,14 +170,23 @@ def explore(ckpt: str, tool: str, settings_overrides: Optional[dict] = None, ove
     return record
 
 
-def parse_args(argv: Sequence[str]) -> tuple[str, str, dict, dict]:
-    """``ckpt=`` and ``explore=`` (required), ``explore.key=value`` settings and config overrides."""
+def parse_args(argv: Sequence[str]) -> list[tuple[str, str, dict, dict]]:
+    """``ckpt=`` and ``explore=`` (required), ``explore.key=value`` settings and config overrides, as one
+    (ckpt, tool, settings, overrides) per run: a comma list of ``explore=`` or ``explore.key=`` values
+    (Hydra's sweep syntax, ``explore.attribute=slant,stroke_width``) runs every combination."""
     mine, rest = split_arguments(argv, ("ckpt", "explore"))
     if "ckpt" not in mine or "explore" not in mine:
         raise ConfigError(f"{USAGE}; tools: {', '.join(tool_names())}")
-    settings = {k[len("explore.") :]: v for k, v in rest.items() if k.startswith("explore.")}
-    overrides = {k: v for k, v in rest.items() if not k.startswith("explore.")}
-    return str(mine["ckpt"]), str(mine["explore"]), settings, overrides
+    swept = {k: v for k, v in {**mine, **rest}.items() if isinstance(v, Sweep)}
+    if any(not isinstance(v, ChoiceSweep) or not (k == "explore" or k.startswith("explore.")) for k, v in swept.items()):
+        raise ConfigError("only explore= and explore.key= take a sweep, as a comma list (explore.attribute=slant,stroke_width)")
+    runs = []
+    for values in itertools.product(*(v.list for v in swept.values())):
+        chosen = {**mine, **rest, **dict(zip(swept, values))}
+        settings = {k[len("explore.") :]: v for k, v in chosen.items() if k.startswith("explore.")}
+        overrides = {k: v for k, v in rest.items() if not k.startswith("explore.")}
+        runs.append((str(chosen["ckpt"]), str(chosen["explore"]), settings, overrides))
+    return runs
 
 
 def scalars(node, prefix: str = "") -> dict:
@@ -190,14 +206,22 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         return
     torch.set_grad_enabled(True)
     try:
-        ckpt, tool, settings, overrides = parse_args(argv)
-        record = explore(ckpt, tool, settings, overrides)
+        runs = parse_args(argv)
+        if len(runs) > 1 and runs[0][2].get("out"):
+            raise ConfigError("a sweep writes one folder per run: leave explore.out unset")
+        for _, tool, settings, _ in runs:  # every run's settings checked before any work
+            explore_settings(tool, prefixed(settings))
+        for ckpt, tool, settings, overrides in runs:
+            report(explore(ckpt, tool, settings, overrides))
     except (ConfigError, checkpoint.WriteError) as err:
         print(f"gantrain-explore: error: {err}", file=sys.stderr)
         sys.exit(2 if isinstance(err, ConfigError) else 1)
     except KeyboardInterrupt:
         print("gantrain-explore: SIGINT received: stopped; no explore.json written", file=sys.stderr)
         sys.exit(130)
+
+
+def report(record: dict) -> None:
     print(f"{record['model']} on {record['dataset']}, step {record['step']}, {record['tool']} on the {record['network']}")
     for key, value in scalars(record["measured"]).items():
         print(f"  {key:<40}  {value:.6g}")
