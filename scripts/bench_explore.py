@@ -113,7 +113,7 @@ def main() -> None:
         shutil.rmtree(settings["out"], ignore_errors=True)
         record = explore(str(runs[model]), tool, settings)
         records.append({"tag": tag, **record})
-        for f in record["files"]:
+        for f in record["files"] if not quick else ():
             shutil.copy(Path(settings["out"]) / f, figures / f"{tag}__{f}")
         rows += table_rows(tool, model, settings, record)
         print(f"{tag}: {record['cpu_seconds']} CPU s", flush=True)
