@@ -122,7 +122,7 @@ def main() -> None:
     lines += [f"| {t} | {m} | {k} | {v} |" for t, m, k, v in rows]
     lines.append("")
     lines.append("Training (CPU s, one thread): " + ", ".join(f"{k} {steps[k.split('_')[0]]} steps {v:.0f}" for k, v in trained.items()))
-    lines.append("Tools (CPU s): " + ", ".join(f"{r['tag']} {r['cpu_seconds']:.0f}" for r in records))
+    lines.append("Tools (CPU s): " + ", ".join(f"{r['tag']} {r['cpu_seconds']:.1f}" for r in records))
     table = "\n".join(lines)
     print(table)
     if not quick:

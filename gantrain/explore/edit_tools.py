@@ -100,7 +100,7 @@ def _group(ctx: Context, term, z: Tensor, probs, values: dict) -> Tensor:
 
 def arithmetic(ctx: Context) -> dict:
     """Σ signᵢ · mean(z | groupᵢ) over ``explore.terms``, each mean over the group's first ``exemplars`` members
-    (DCGAN averaged 3); the grid shows each group's members and mean, then the result and the result plus
+    (DCGAN averaged 3); the grid shows each group's members then its mean, then the result and the result plus
     N(0, ``noise``²) in the last row; the classifier's verdict on those results is measured."""
     s = ctx.settings
     properties = sorted({t.property for t in s.terms if t.get("property")})
@@ -116,9 +116,8 @@ def arithmetic(ctx: Context) -> dict:
     results = torch.cat([result[None], result + noise])
     result_images = ctx.space.images(results, s.batch_size)
     k = s.columns - 1
-    rows = [
-        torch.cat([images[g[:k]], torch.zeros(k - len(g[:k]), *images.shape[1:]), ctx.space.images(m[None])]) for g, m in zip(groups, means)
-    ]
+    rows = [torch.cat([images[g[:k]], ctx.space.images(m[None])]) for g, m in zip(groups, means)]
+    rows = [torch.cat([r, -torch.ones(s.columns - len(r), *r.shape[1:])]) for r in rows]  # black to the row's end
     ctx.save_grid(torch.stack([*rows, result_images]), "arithmetic")
     record = {"terms": [{**dict(t), "members": len(g)} for t, g in zip(s.terms, groups)]}
     result_values = ctx.measures.attributes(result_images, names)
