@@ -41,10 +41,12 @@ def compose(overrides: list[str]):
 def train(name: str, overrides: list[str], steps: int, out: Path) -> tuple[Path, float]:
     """A run folder with checkpoints/last.pt after ``steps`` steps (reused when it exists), and its CPU seconds."""
     run = out / name
+    seconds = run / "train_cpu_seconds.txt"
     if (run / "checkpoints" / "last.pt").is_file():
-        return run, float("nan")
+        return run, float(seconds.read_text()) if seconds.is_file() else float("nan")
     tic = time.process_time()
     cli.train(compose([*overrides, f"trainer.steps={steps}", *QUIET]), run)
+    seconds.write_text(f"{time.process_time() - tic:.1f}\n")
     return run, time.process_time() - tic
 
 
