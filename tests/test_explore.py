@@ -174,6 +174,7 @@ TINY_DDPM = [
     "model.denoiser.attention_resolutions=[]",
     "model.sampling_steps=3",
 ]
+TINY_CGAN = ["model=cgan", "model.latent_dim=8", "model.generator.hidden=[16]", "model.discriminator.hidden=[16]"]
 TINY_STYLEGAN = [
     "model=stylegan",
     "model.latent_dim=8",
@@ -189,7 +190,7 @@ INVERT = {"invert_steps": 5, "candidates": 8}
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("explore")
     out = {}
-    for name, model in (("dcgan", TINY_DCGAN), ("vae", TINY_VAE), ("stylegan", TINY_STYLEGAN), ("ddpm", TINY_DDPM)):
+    for name, model in (("dcgan", TINY_DCGAN), ("vae", TINY_VAE), ("stylegan", TINY_STYLEGAN), ("ddpm", TINY_DDPM), ("cgan", TINY_CGAN)):
         gantrain.cli.train(compose_config(TINY + model), root / name)
         out[name] = root / name
     return out
@@ -257,6 +258,15 @@ def test_tau_truncation_draws_a_truncated_normal(runs):
     phi, Phi = math.exp(-(tau**2) / 2) / math.sqrt(2 * math.pi), 0.5 * (1 + math.erf(tau / math.sqrt(2)))
     assert z.abs().max() <= tau and float(z.var()) == pytest.approx(1 - 2 * tau * phi / (2 * Phi - 1), rel=0.02)
     assert float((z.abs() > 0.999 * tau).double().mean()) < 0.01
+
+
+def test_a_class_conditional_gan_explores_one_class(runs):
+    run = load_run(str(runs["cgan"]))
+    z = torch.randn(3, 8)
+    images = [latent_space(run.family, run.network, label=k).images(z) for k in (2, 5)]
+    with torch.no_grad():
+        assert torch.equal(images[1], run.family.generate({"z": z, "label": torch.full((3,), 5)}, run.network))
+    assert not torch.equal(images[0], images[1])
 
 
 def test_an_image_to_image_model_has_no_latent_space():
