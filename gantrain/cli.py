@@ -386,6 +386,10 @@ def check_command_line(argv: Sequence[str]) -> None:
             raise ConfigError(f"cannot read the override {arg!r} ({'; '.join(lines)}): write key=value, quoting the value") from None
         if not override.key_or_group:
             raise ConfigError(f"the override {arg!r} has no key: write key=value")
+        if override.key_or_group.split(".")[0].lstrip("+~") == "explore":
+            raise ConfigError(
+                f"{arg!r}: the explore configs are gantrain-explore's (gantrain-explore ckpt=RUN explore=TOOL), not training's"
+            )
         folder = "hydra.sweep.dir" if args.multirun else "hydra.run.dir"
         if override.key_or_group == folder and isinstance(override.value(), str):
             validate.check_creatable(folder, override.value().split("${")[0] or ".")

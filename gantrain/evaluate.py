@@ -13,6 +13,7 @@ import json
 import logging
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -60,25 +61,48 @@ def sampling_network(family, state: dict) -> tuple[torch.nn.Module, str]:
     return ema.module, f"{family.sample_network} (EMA)"
 
 
+def run_folder(path: Path) -> Path:
+    """The run directory of a checkpoint file (its ``checkpoints/`` folder's parent, else its own folder)."""
+    return path.parent.parent if path.parent.name == "checkpoints" else path.parent
+
+
+@dataclass
+class LoadedRun:
+    """A checkpoint rebuilt: its file, saved ``state``, config (with overrides), family with the saved weights,
+    and the ``network`` to sample from (the EMA copy when kept, in eval mode), named by ``which``."""
+
+    path: Path
+    state: dict
+    cfg: DictConfig
+    family: torch.nn.Module
+    network: torch.nn.Module
+    which: str
+
+
+def load_run(ckpt: str, overrides: Optional[dict] = None) -> LoadedRun:
+    """Rebuild the family of ``ckpt`` (a run directory or a checkpoint file) on the configured device."""
+    path = checkpoint_path(ckpt)
+    state = checkpoint.load(path, required=("config", "networks"))
+    cfg = run_config(state, overrides or {})
+    family = build_family(cfg).to(pick_device(cfg.trainer.device))
+    checkpoint.restore(family, state["networks"], str(path))
+    network, which = sampling_network(family, state)
+    return LoadedRun(path, state, cfg, family, network.eval(), which)
+
+
 def evaluate_checkpoint(ckpt: str, overrides: Optional[dict] = None, out: Optional[str] = None) -> dict:
     """Compute every metric of ``ckpt`` (a run directory or a checkpoint file); write and return the record."""
     tic = time.perf_counter()
-    path = checkpoint_path(ckpt)
-    run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+    run_dir = run_folder(checkpoint_path(ckpt))
     out_path = Path(out) if out else run_dir / "metrics.json"
     validate.check_writable("out", out_path.parent)  # before any work: the record must have somewhere to go
-    state = checkpoint.load(path, required=("config", "networks"))
-    cfg = run_config(state, overrides or {})
+    run = load_run(ckpt, overrides)
+    path, state, cfg, family, network, which = run.path, run.state, run.cfg, run.family, run.network, run.which
     validate.check_writable("eval.cache_dir", cache_dir(cfg.eval.get("cache_dir")))
-    device = pick_device(cfg.trainer.device)
     bundle = build_data(cfg)
-    family = build_family(cfg).to(device)
-    checkpoint.restore(family, state["networks"], str(path))
-    network, which = sampling_network(family, state)
-    evaluator = build_evaluator(cfg, bundle, device)
+    evaluator = build_evaluator(cfg, bundle, family.device)
     if not evaluator.metric_names(family):
         raise ConfigError(f"no metric applies to this run: dataset={cfg.dataset.name} has no class labels; {NO_METRICS_HINT}")
-    network.eval()
     samples = evaluator.sample(family, network)
     metrics = evaluator.evaluate(samples)
     metrics.update(evaluator.memorization(samples, run_dir / "eval"))
