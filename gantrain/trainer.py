@@ -11,7 +11,6 @@ from typing import Optional
 
 import torch
 from torch.optim.swa_utils import AveragedModel
-from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
@@ -19,6 +18,7 @@ from gantrain import checkpoint
 from gantrain.data import BatchStream, to_device
 from gantrain.errors import ConfigError
 from gantrain.families.base import Family
+from gantrain.loop import distributed
 from gantrain.loop.guards import Interrupted, NanGuard, NonFiniteLoss, StopSignals
 from gantrain.loop.records import BestMetric, ScalarLog
 from gantrain.loop.update import Updater, ema_with_warmup
@@ -42,7 +42,8 @@ class Trainer:
     ``evaluate(samples)`` and ``memorization(samples, out_dir, writer, step)`` (gantrain.metrics.Evaluator).
 
     A NaN or Inf loss stops the run or skips its update (``nan_policy``, gantrain/loop/guards.py). SIGINT and
-    SIGTERM finish the step in progress, write the checkpoint and raise ``Interrupted``.
+    SIGTERM finish the step in progress, write the checkpoint and raise ``Interrupted``. Under ``torchrun`` the
+    ranks train together (gantrain/loop/distributed.py) and rank 0 alone writes logs, previews and checkpoints.
     """
 
     def __init__(
@@ -77,7 +78,7 @@ class Trainer:
         self.guard = NanGuard(s.nan_policy, self.run_dir)
         self.signals = StopSignals()
         self.step = 0
-        self.writer = SummaryWriter(str(self.run_dir))
+        self.writer = distributed.summary_writer(self.run_dir)
         self.last_logs: dict[str, float] = {}
         self.last_metrics: dict[str, float] = {}
         self.last_checkpoint: Optional[tuple[Path, int]] = None
@@ -135,14 +136,14 @@ class Trainer:
         batch_images = self.stream.sampler.batch_size * s.accumulate * sum(p.repeats for p in self.phases if p.takes_batch)
         with (
             logging_redirect_tqdm(),
-            tqdm(total=s.steps, initial=self.step, desc=self.family.name, dynamic_ncols=True) as bar,
+            tqdm(total=s.steps, initial=self.step, desc=self.family.name, dynamic_ncols=True, disable=not distributed.is_main()) as bar,
             self.signals.active(),
         ):
             while self.step < s.steps:
                 scalars.add(self.train_step(measure=(self.step + 1) % s.log_every == 0))
                 images += batch_images
                 bar.update(1)
-                stop = self.signals.received is not None
+                stop = self.signals.agreed() is not None
                 due = {
                     name: self.step % every == 0 or self.step == s.steps
                     for name, every in (
@@ -157,10 +158,10 @@ class Trainer:
                     self.guard.check(self.last_checkpoint)  # before anything logs, evaluates or saves these weights
                 if due["log"]:
                     elapsed, steps = time.perf_counter() - tic, scalars.count
-                    self._log_scalars(scalars.means(), images / elapsed, steps / elapsed)
+                    self._log_scalars(distributed.mean_over_ranks(scalars.means()), images / elapsed, steps / elapsed)
                     bar.set_postfix({k.split("/")[-1]: f"{v:.3g}" for k, v in self.last_logs.items() if k.startswith("loss/")})
                     images, tic = 0, time.perf_counter()
-                if due["sample"]:
+                if due["sample"] and distributed.is_main():
                     self.preview()
                 if due.get("eval"):
                     tic += self.evaluate(final=self.step == s.steps)  # not counted in images/s
@@ -262,16 +263,20 @@ class Trainer:
         if self.ema is not None:
             self.ema.load_state_dict(state["ema"])
         self.stream.load_state_dict(state["data"])
-        checkpoint.set_rng_state(state["rng"])
+        ranks = state.get("rng_ranks") or []  # every rank's generators (one each), restored to each
+        checkpoint.set_rng_state(ranks[distributed.rank()] if len(ranks) == distributed.world_size() else state["rng"])
         self.step = int(state["step"])
         self.best.value = state["best"]
         self.guard.skipped = int(state["skipped_updates"])
         self.last_checkpoint = (self.run_dir / "checkpoints" / "last.pt", self.step)
         self.writer.close()
-        self.writer = SummaryWriter(str(self.run_dir), purge_step=self.step + 1)  # events up to the checkpoint stay
+        self.writer = distributed.summary_writer(self.run_dir, purge_step=self.step + 1)  # events up to the checkpoint stay
 
     def save(self) -> Path:
         path = self.run_dir / "checkpoints" / "last.pt"
-        checkpoint.save(self.state_dict(), path)
+        rng_ranks = distributed.gather(checkpoint.rng_state())
+        if distributed.is_main():
+            checkpoint.save({**self.state_dict(), "rng_ranks": rng_ranks}, path)
+        distributed.barrier()  # no rank goes on (or exits) before the checkpoint is whole
         self.last_checkpoint = (path, self.step)
         return path

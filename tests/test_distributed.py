@@ -1,0 +1,132 @@
+"""Data-parallel training under torchrun, on 2 CPU processes with gloo (gantrain/loop/distributed.py): 2 processes
+with the global batch split between them train exactly as 1 process with the whole batch, write one run folder,
+resume exactly and stop together on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from gantrain import checkpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
+QUIET = ["trainer.sample_every=1000", "trainer.checkpoint_every=1000", "trainer.eval_every=0", "trainer.num_samples=16"]
+# no batch norm: without SyncBatchNorm (CUDA only) each rank normalizes by its own half batch, by design
+MLP = [
+    "model=mlp",
+    "dataset=grid25",
+    "model.generator.batch_norm=false",
+    "model.generator.hidden=[32,32]",
+    "model.discriminator.hidden=[32,32]",
+]
+MLP += ["trainer.batch_size=16", "trainer.log_every=2", "trainer.d_steps=2", *QUIET]
+DCGAN = ["model=dcgan", "dataset=digits", "model.generator.norm=none", "model.discriminator.norm=none", "model.generator.width=8"]
+DCGAN += ["model.discriminator.width=8", "model.latent_dim=16", "trainer.batch_size=8", "trainer.log_every=3", "trainer.steps=3", *QUIET]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def torchrun(*args, nproc: int = 2) -> list[str]:
+    launcher = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", f"--master_port={_free_port()}"]
+    return [*launcher, "-m", "gantrain", *args] if nproc > 1 else [sys.executable, "-m", "gantrain", *args]
+
+
+def run(*args, cwd: Path, nproc: int = 2) -> subprocess.CompletedProcess:
+    done = subprocess.run(torchrun(*args, nproc=nproc), cwd=cwd, env=ENV, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return checkpoint.load(run_dir / "checkpoints" / "last.pt")["networks"]
+
+
+def assert_close(a: dict, b: dict, atol: float = 1e-5) -> None:
+    assert a.keys() == b.keys()
+    worst = max((a[k].double() - b[k].double()).abs().max().item() for k in a if a[k].is_floating_point())
+    assert worst <= atol, f"parameters differ by up to {worst}"
+
+
+@pytest.fixture(scope="module")
+def mlp_runs(tmp_path_factory):
+    """The same 6-step MLP run (k = 2 D steps) on 1 process and, in its default run folder, on 2 processes."""
+    base = tmp_path_factory.mktemp("ddp")
+    run(*MLP, "trainer.steps=6", f"hydra.run.dir={base / 'one'}", cwd=base, nproc=1)
+    run(*MLP, "trainer.steps=6", cwd=base)
+    return base
+
+
+def test_two_processes_train_as_one_with_the_same_global_batch_mlp(mlp_runs):
+    (two,) = (mlp_runs / "outputs").glob("*/*")
+    one = weights(mlp_runs / "one")
+    assert_close(one, weights(two))
+    start = checkpoint.load(mlp_runs / "one" / "checkpoints" / "last.pt")["data"]
+    assert start == checkpoint.load(two / "checkpoints" / "last.pt")["data"] == {"epoch": 0, "consumed": 18}  # global batches
+
+
+def test_a_two_process_run_writes_one_run_dir_with_one_event_file(mlp_runs):
+    runs = [p for p in (mlp_runs / "outputs").glob("*/*")]
+    assert len(runs) == 1, runs
+    files = sorted(str(p.relative_to(runs[0])) for p in runs[0].rglob("*") if p.is_file())
+    assert [f for f in files if "tfevents" in f] == [next(f for f in files if "tfevents" in f)]
+    assert sorted(f for f in files if "tfevents" not in f) == [
+        ".hydra/config.yaml",
+        ".hydra/hydra.yaml",
+        ".hydra/overrides.yaml",
+        "checkpoints/last.pt",
+        "gantrain.log",
+        "samples/step_0000006.png",
+    ]
+    assert len(checkpoint.load(runs[0] / "checkpoints" / "last.pt")["rng_ranks"]) == 2
+
+
+def test_resume_of_a_two_process_run_equals_an_uninterrupted_one(mlp_runs, tmp_path):
+    (full,) = (mlp_runs / "outputs").glob("*/*")
+    part = tmp_path / "part"
+    run(*MLP, "trainer.steps=3", f"hydra.run.dir={part}", cwd=tmp_path)
+    run(f"resume={part}", "trainer.steps=6", "override_resume=true", cwd=tmp_path)
+    a, b = weights(full), weights(part)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_two_processes_train_as_one_with_the_same_global_batch_dcgan(tmp_path):
+    run(*DCGAN, f"hydra.run.dir={tmp_path / 'one'}", cwd=tmp_path, nproc=1)
+    run(*DCGAN, f"hydra.run.dir={tmp_path / 'two'}", cwd=tmp_path)
+    assert_close(weights(tmp_path / "one"), weights(tmp_path / "two"))
+
+
+def test_sigterm_to_the_group_stops_both_ranks_with_one_checkpoint(tmp_path):
+    """SIGTERM to every process of the group (as a cluster's preemption sends it; torchrun forwards it once more
+    to each worker) stops both ranks after the same step, with one checkpoint of that step."""
+    run_dir = tmp_path / "run"
+    args = [*MLP, "trainer.steps=100000", "trainer.log_every=1", f"hydra.run.dir={run_dir}"]
+    group = subprocess.Popen(torchrun(*args), cwd=tmp_path, env=ENV, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    log = run_dir / "gantrain.log"
+    deadline = time.monotonic() + 180
+    while not (log.is_file() and "step 3:" in log.read_text()):
+        assert group.poll() is None and time.monotonic() < deadline, "the run did not start training"
+        time.sleep(0.2)
+    os.killpg(group.pid, signal.SIGTERM)
+    _, stderr = group.communicate(timeout=120)
+    time.sleep(0.5)
+    with pytest.raises(ProcessLookupError):  # no worker outlived the launcher
+        os.killpg(group.pid, 0)
+    stopped = [line for line in stderr.splitlines() if "SIGTERM received: stopped after step" in line]
+    assert len(stopped) == 1, stderr[-3000:]  # rank 0 reports
+    state = checkpoint.load(run_dir / "checkpoints" / "last.pt")
+    assert f"after step {state['step']} " in stopped[0] and state["step"] >= 3
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["last.pt"]
+    assert len(list(run_dir.glob("*tfevents*"))) == 1
