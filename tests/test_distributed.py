@@ -130,3 +130,29 @@ def test_sigterm_to_the_group_stops_both_ranks_with_one_checkpoint(tmp_path):
     assert f"after step {state['step']} " in stopped[0] and state["step"] >= 3
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["last.pt"]
     assert len(list(run_dir.glob("*tfevents*"))) == 1
+
+
+@pytest.mark.slow
+def test_a_rank_that_dies_stops_the_others_with_one_line_and_the_checkpoint_stays_valid(tmp_path):
+    run_dir = tmp_path / "run"
+    args = [*MLP, "trainer.steps=100000", "trainer.log_every=5", "trainer.checkpoint_every=5", f"hydra.run.dir={run_dir}"]
+    group = subprocess.Popen(torchrun(*args), cwd=tmp_path, env=ENV, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 180
+    while not (run_dir / "checkpoints" / "last.pt").is_file():
+        assert group.poll() is None and time.monotonic() < deadline, "the run did not start training"
+        time.sleep(0.2)
+    workers = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _parent(p) == group.pid]
+    assert len(workers) == 2
+    os.kill(max(workers), signal.SIGKILL)  # the second worker started: rank 1
+    _, stderr = group.communicate(timeout=60)
+    assert group.returncode != 0
+    lost = [line for line in stderr.splitlines() if line.startswith("gantrain: error: rank 0 of 2 lost contact with the others")]
+    assert len(lost) == 1 and f"resume={run_dir}" in lost[0], stderr[-3000:]
+    assert checkpoint.load(run_dir / "checkpoints" / "last.pt")["step"] % 5 == 0
+
+
+def _parent(proc: Path) -> int:
+    try:
+        return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1

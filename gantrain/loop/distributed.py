@@ -13,6 +13,7 @@ function here is the one-process case and calls no collective.
 from __future__ import annotations
 
 import os
+import re
 from datetime import timedelta
 from typing import Any, Callable, Optional
 
@@ -81,8 +82,9 @@ def _collective(fn: Callable, *args, **kwargs):
         return fn(*args, **kwargs)
     except (RuntimeError, ValueError) as err:
         first = next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
+        first = re.sub(r"^\[[^\]]*\]\s*", "", first).split(". ")[0]  # without gloo's source location and advice
         raise LostRank(
-            f"rank {rank()} of {world_size()} lost contact with the other ranks ({first[:200]}): another process of the run died or hangs"
+            f"rank {rank()} of {world_size()} lost contact with the others ({first[:160]}): another process of the run died or hangs"
         ) from None
 
 
