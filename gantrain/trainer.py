@@ -73,7 +73,8 @@ class Trainer:
         self.fixed_inputs = to_device(family.fixed_inputs(s.num_samples, torch.Generator().manual_seed(seed), self.heldout), self.device)
         self.config_yaml = config_yaml
         self.evaluator = evaluator
-        self.eval_every = s.eval_every if evaluator is not None else 0
+        # under torchrun rank 0 alone has the evaluator; every rank keeps the schedule (the NaN check before it)
+        self.eval_every = s.eval_every if evaluator is not None or distributed.active() else 0
         self.best = BestMetric(best_metric, best_higher)
         self.guard = NanGuard(s.nan_policy, self.run_dir)
         self.signals = StopSignals()
@@ -163,7 +164,7 @@ class Trainer:
                     images, tic = 0, time.perf_counter()
                 if due["sample"] and distributed.is_main():
                     self.preview()
-                if due.get("eval"):
+                if due.get("eval") and self.evaluator is not None:
                     tic += self.evaluate(final=self.step == s.steps)  # not counted in images/s
                 if due["save"]:
                     self.save()

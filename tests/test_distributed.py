@@ -19,7 +19,7 @@ from gantrain import checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
-QUIET = ["trainer.sample_every=1000", "trainer.checkpoint_every=1000", "trainer.eval_every=0", "trainer.num_samples=16"]
+QUIET = ["trainer.sample_every=1000", "trainer.checkpoint_every=1000", "trainer.num_samples=16"]
 # no batch norm: without SyncBatchNorm (CUDA only) each rank normalizes by its own half batch, by design
 MLP = [
     "model=mlp",
@@ -28,9 +28,17 @@ MLP = [
     "model.generator.hidden=[32,32]",
     "model.discriminator.hidden=[32,32]",
 ]
-MLP += ["trainer.batch_size=16", "trainer.log_every=2", "trainer.d_steps=2", *QUIET]
+MLP += ["trainer.batch_size=16", "trainer.log_every=2", "trainer.d_steps=2", "trainer.eval_every=3", "eval.num_samples=200", *QUIET]
 DCGAN = ["model=dcgan", "dataset=digits", "model.generator.norm=none", "model.discriminator.norm=none", "model.generator.width=8"]
-DCGAN += ["model.discriminator.width=8", "model.latent_dim=16", "trainer.batch_size=8", "trainer.log_every=3", "trainer.steps=3", *QUIET]
+DCGAN += [
+    "model.discriminator.width=8",
+    "model.latent_dim=16",
+    "trainer.batch_size=8",
+    "trainer.log_every=3",
+    "trainer.steps=3",
+    "trainer.eval_every=0",
+    *QUIET,
+]
 
 
 def _free_port() -> int:
@@ -91,6 +99,7 @@ def test_a_two_process_run_writes_one_run_dir_with_one_event_file(mlp_runs):
         "samples/step_0000006.png",
     ]
     assert len(checkpoint.load(runs[0] / "checkpoints" / "last.pt")["rng_ranks"]) == 2
+    assert (runs[0] / "gantrain.log").read_text().count(": modes/captured=") == 2  # rank 0 evaluated at steps 3 and 6
 
 
 def test_resume_of_a_two_process_run_equals_an_uninterrupted_one(mlp_runs, tmp_path):

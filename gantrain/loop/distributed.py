@@ -61,13 +61,13 @@ def local_device() -> Optional[torch.device]:
 def start() -> None:
     """Join the process group ``torchrun`` describes (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``/``PORT``): NCCL for
     CUDA tensors and gloo for CPU ones, each rank on its own GPU; a collective waits at most
-    ``$GANTRAIN_DIST_TIMEOUT`` seconds (default 600) for the others."""
+    ``$GANTRAIN_DIST_TIMEOUT`` seconds (default 1800: rank 0's evaluation may take minutes while the others wait) for the others."""
     if not launched() or dist.is_initialized():
         return
     device = local_device()
     if device is not None:
         torch.cuda.set_device(device)
-    timeout = timedelta(seconds=float(os.environ.get(TIMEOUT_ENV, "600")))
+    timeout = timedelta(seconds=float(os.environ.get(TIMEOUT_ENV, "1800")))
     dist.init_process_group("cpu:gloo,cuda:nccl" if device is not None else "gloo", timeout=timeout, device_id=device)
 
 
