@@ -188,23 +188,6 @@ def resume_config(cfg: DictConfig, overrides: Sequence[str]) -> tuple[DictConfig
     return saved, state
 
 
-def _check_distributed(settings: TrainerSettings, device: torch.device) -> torch.device:
-    """The device of this rank (its own GPU under torchrun) after the checks a run on several processes needs."""
-    world = distributed.world_size()
-    if settings.batch_size % world:
-        raise ConfigError(
-            f"trainer.batch_size={settings.batch_size} is the global batch and must split evenly over the {world} processes: "
-            f"use a multiple of {world}"
-        )
-    if device.type == "cuda":
-        return distributed.local_device()
-    if settings.sync_batchnorm:
-        raise ConfigError(f"trainer.sync_batchnorm=true needs CUDA GPUs (torch's SyncBatchNorm), but this run is on {device.type}")
-    if device.type != "cpu":
-        raise ConfigError(f"torchrun with trainer.device={settings.device}: use CUDA GPUs (NCCL) or the CPU (gloo)")
-    return device
-
-
 # ------------------------------------------------------------------------------------------ building
 def _instantiate(node, context: str, hint: str = "", **kwargs):
     """``instantiate(node, **kwargs)``; a constructor's ConfigError passes through Hydra's wrapping unchanged,
@@ -282,7 +265,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> dict
     settings = check_config(cfg, overrides, run_dir)
     device = pick_device(settings.device)
     if distributed.active():
-        device = _check_distributed(settings, device)
+        device = distributed.checked_device(settings, device)
     if settings.amp and device.type != "cuda":
         log.warning("trainer.amp=true is for CUDA; training in float32 on %s", device)
         settings = dataclasses.replace(settings, amp=False)
@@ -301,14 +284,8 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> dict
     distributed.broadcast_module(family)  # every rank starts from rank 0's weights
     optimizers = build_optimizers(cfg, family, settings.d_steps)
     try:
-        stream = BatchStream(
-            bundle.train,
-            settings.batch_size,
-            seed=cfg.seed,
-            num_workers=settings.num_workers,
-            shard=distributed.rank(),
-            shards=distributed.world_size(),
-        )
+        shard = {"shard": distributed.rank(), "shards": distributed.world_size()}  # this rank's rows of each batch
+        stream = BatchStream(bundle.train, settings.batch_size, seed=cfg.seed, num_workers=settings.num_workers, **shard)
     except ValueError as err:
         raise ConfigError(f"dataset={cfg.dataset.name}: {err}; lower trainer.batch_size") from None
     evaluator, best_metric = None, None

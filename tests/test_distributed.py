@@ -165,3 +165,33 @@ def _parent(proc: Path) -> int:
         return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
     except (OSError, IndexError, ValueError):
         return -1
+
+
+@pytest.mark.parametrize(
+    "fields, device, refused",
+    [
+        ({"batch_size": 15}, "cpu", "trainer.batch_size=15 is the global batch and must split evenly over the 2 processes"),
+        ({"batch_size": 16, "sync_batchnorm": True}, "cpu", "trainer.sync_batchnorm=true needs CUDA GPUs"),
+    ],
+)
+def test_settings_a_two_process_run_cannot_use_are_refused_in_one_line(monkeypatch, fields, device, refused):
+    from gantrain.errors import ConfigError
+    from gantrain.loop import distributed
+    from gantrain.settings import TrainerSettings
+
+    monkeypatch.setattr(distributed, "world_size", lambda: 2)
+    with pytest.raises(ConfigError, match=refused):
+        distributed.checked_device(TrainerSettings(**fields), torch.device(device))
+    assert distributed.checked_device(TrainerSettings(batch_size=16), torch.device("cpu")) == torch.device("cpu")
+
+
+@pytest.mark.slow
+def test_a_refused_setting_is_reported_once_by_rank_0(tmp_path):
+    done = subprocess.run(
+        torchrun(*MLP, "trainer.batch_size=15", "trainer.steps=2"), cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=240
+    )
+    assert done.returncode != 0
+    assert [line for line in done.stderr.splitlines() if line.startswith("gantrain: error:")] == [
+        "gantrain: error: trainer.batch_size=15 is the global batch and must split evenly over the 2 processes: use a multiple of 2"
+    ]
+    assert not (tmp_path / "outputs").exists() or not list((tmp_path / "outputs").rglob("checkpoints"))

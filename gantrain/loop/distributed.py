@@ -21,6 +21,8 @@ import torch
 import torch.distributed as dist
 from torch.utils.tensorboard import SummaryWriter
 
+from gantrain.errors import ConfigError
+
 # how long a collective waits for the other ranks before this one stops with LostRank (seconds)
 TIMEOUT_ENV = "GANTRAIN_DIST_TIMEOUT"
 
@@ -74,6 +76,23 @@ def start() -> None:
 def stop() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def checked_device(settings, device: torch.device) -> torch.device:
+    """The device of this rank (its own GPU under torchrun) after the checks a run on several processes needs."""
+    world = world_size()
+    if settings.batch_size % world:
+        raise ConfigError(
+            f"trainer.batch_size={settings.batch_size} is the global batch and must split evenly over the {world} processes: "
+            f"use a multiple of {world}"
+        )
+    if device.type == "cuda":
+        return local_device()
+    if settings.sync_batchnorm:
+        raise ConfigError(f"trainer.sync_batchnorm=true needs CUDA GPUs (torch's SyncBatchNorm), but this run is on {device.type}")
+    if device.type != "cpu":
+        raise ConfigError(f"torchrun with trainer.device={settings.device}: use CUDA GPUs (NCCL) or the CPU (gloo)")
+    return device
 
 
 def _collective(fn: Callable, *args, **kwargs):
