@@ -195,3 +195,24 @@ def test_a_refused_setting_is_reported_once_by_rank_0(tmp_path):
         "gantrain: error: trainer.batch_size=15 is the global batch and must split evenly over the 2 processes: use a multiple of 2"
     ]
     assert not (tmp_path / "outputs").exists() or not list((tmp_path / "outputs").rglob("checkpoints"))
+
+
+def test_a_non_finite_loss_or_a_signal_on_another_rank_stops_this_one(monkeypatch, tmp_path):
+    """The NaN guard and the stop signals ask every rank (``distributed.agree``): another rank's NaN stops or skips
+    here too, another rank's SIGTERM stops here after the same step."""
+    from gantrain.loop import distributed
+    from gantrain.loop.guards import NanGuard, NonFiniteLoss, StopSignals
+
+    others = {"min": 0, "max": signal.SIGTERM}  # what the other rank contributes
+    monkeypatch.setattr(
+        distributed, "agree", lambda value, op="max": min(value, others["min"]) if op == "min" else max(value, others["max"])
+    )
+    finite = torch.tensor(1.0)
+    stop = NanGuard("stop", tmp_path)
+    stop.admit(7, "discriminator", finite, {"loss/D": finite})
+    with pytest.raises(NonFiniteLoss, match="non-finite loss at step 7 \\(discriminator update\\): on another rank"):
+        stop.check(None)
+    skip = NanGuard("skip", tmp_path)
+    assert not skip.admit(8, "generator", finite, {"loss/G": finite}) and skip.skipped == 1
+    signals = StopSignals()
+    assert signals.received is None and signals.agreed() == signal.SIGTERM == signals.received
