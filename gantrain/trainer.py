@@ -264,7 +264,7 @@ class Trainer:
         if self.ema is not None:
             self.ema.load_state_dict(state["ema"])
         self.stream.load_state_dict(state["data"])
-        ranks = state.get("rng_ranks") or []  # every rank's generators (one each), restored to each
+        ranks = state.get("rng_ranks") or []  # every rank's RNG states, each restored to its rank
         checkpoint.set_rng_state(ranks[distributed.rank()] if len(ranks) == distributed.world_size() else state["rng"])
         self.step = int(state["step"])
         self.best.value = state["best"]
