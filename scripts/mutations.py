@@ -579,4 +579,12 @@ MUTATIONS = [
         old="        self.rows = slice(shard * batch_size // shards, (shard + 1) * batch_size // shards)",
         new="        self.rows = slice(0, batch_size // shards)",
     ),
+    Mutation(
+        name="ddp_logs_rank_0s_half_batch",
+        description="under torchrun rank 0 logs the loss terms of its own rows, not the means over the global batch",
+        file="gantrain/trainer.py",
+        tests=["tests/test_distributed.py::test_the_logged_terms_are_the_means_over_the_global_batch"],
+        old="self._log_scalars(distributed.mean_over_ranks(scalars.means()),",
+        new="self._log_scalars(scalars.means(),",
+    ),
 ]

@@ -5,6 +5,7 @@ resume exactly and stop together on SIGTERM."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -83,6 +84,28 @@ def test_two_processes_train_as_one_with_the_same_global_batch_mlp(mlp_runs):
     assert_close(one, weights(two))
     start = checkpoint.load(mlp_runs / "one" / "checkpoints" / "last.pt")["data"]
     assert start == checkpoint.load(two / "checkpoints" / "last.pt")["data"] == {"epoch": 0, "consumed": 18}  # global batches
+
+
+def _logged(run_dir: Path) -> dict[str, float]:
+    """The terms each log line of rank 0 gives (``step N: key=value, ...``), by ``N/key``, without speeds."""
+    out = {}
+    for line in (run_dir / "gantrain.log").read_text().splitlines():
+        found = re.search(r"\] - step (\d+): (.*=.*)$", line)
+        if found:
+            step, terms = found.groups()
+            for term in terms.split(", "):
+                key, value = term.split("=")
+                if not key.startswith("speed/"):
+                    out[f"{step}/{key}"] = float(value)
+    return out
+
+
+def test_the_logged_terms_are_the_means_over_the_global_batch(mlp_runs):
+    """Rank 0 logs each term averaged over the ranks: the numbers of one process with the whole batch."""
+    (two,) = (mlp_runs / "outputs").glob("*/*")
+    one, both = _logged(mlp_runs / "one"), _logged(two)
+    assert "6/loss/D" in one and "6/modes/captured" in one and one.keys() == both.keys()
+    assert all(both[k] == pytest.approx(one[k], rel=2e-3, abs=1e-6) for k in one), {k: (one[k], both[k]) for k in one if one[k] != both[k]}
 
 
 def test_a_two_process_run_writes_one_run_dir_with_one_event_file(mlp_runs):
