@@ -145,14 +145,16 @@ def test_sigterm_to_the_group_stops_both_ranks_with_one_checkpoint(tmp_path):
     to each worker) stops both ranks after the same step, with one checkpoint of that step."""
     run_dir = tmp_path / "run"
     args = [*MLP, "trainer.steps=100000", "trainer.log_every=1", f"hydra.run.dir={run_dir}"]
-    group = subprocess.Popen(torchrun(*args), cwd=tmp_path, env=ENV, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    with open(tmp_path / "stderr.txt", "w") as err:  # a file, not a pipe that nobody reads while the run writes
+        group = subprocess.Popen(torchrun(*args), cwd=tmp_path, env=ENV, stderr=err, start_new_session=True)
     log = run_dir / "gantrain.log"
     deadline = time.monotonic() + 180
     while not (log.is_file() and "step 3:" in log.read_text()):
         assert group.poll() is None and time.monotonic() < deadline, "the run did not start training"
         time.sleep(0.2)
     os.killpg(group.pid, signal.SIGTERM)
-    _, stderr = group.communicate(timeout=120)
+    group.wait(timeout=120)
+    stderr = (tmp_path / "stderr.txt").read_text()
     time.sleep(0.5)
     with pytest.raises(ProcessLookupError):  # no worker outlived the launcher
         os.killpg(group.pid, 0)
