@@ -177,10 +177,10 @@ def test_a_rank_that_dies_stops_the_others_with_one_line_and_the_checkpoint_stay
         time.sleep(0.2)
     workers = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _parent(p) == group.pid]
     assert len(workers) == 2
-    os.kill(max(workers), signal.SIGKILL)  # the second worker started: rank 1
-    _, stderr = group.communicate(timeout=60)
+    os.kill(max(workers), signal.SIGKILL)  # one of the two ranks
+    _, stderr = group.communicate(timeout=120)
     assert group.returncode != 0
-    lost = [line for line in stderr.splitlines() if line.startswith("gantrain: error: rank 0 of 2 lost contact with the others")]
+    lost = [line for line in stderr.splitlines() if re.match(r"gantrain: error: rank [01] of 2 lost contact with the others", line)]
     assert len(lost) == 1 and f"resume={run_dir}" in lost[0], stderr[-3000:]
     assert checkpoint.load(run_dir / "checkpoints" / "last.pt")["step"] % 5 == 0
 
