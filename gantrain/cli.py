@@ -2,6 +2,7 @@
 
 ``gantrain model=dcgan loss=nonsaturating dataset=digits trainer.steps=500`` starts a run in a new
 directory under ``outputs/``; ``gantrain resume=<run dir>`` continues one where it stopped.
+``torchrun --nproc_per_node=N -m gantrain <overrides>`` trains one run on N processes (gantrain/loop/distributed.py).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from gantrain import checkpoint, hparams, validate
 from gantrain.data import BatchStream, DataBundle, take
 from gantrain.errors import ConfigError
 from gantrain.families.base import Family
-from gantrain.run_dir import holds_run, resume_command, run_folder
+from gantrain.loop import distributed
+from gantrain.run_dir import SHARED_RUN_DIR, holds_run, new_run_dir, resume_command, run_folder
 from gantrain.settings import TrainerSettings
 from gantrain.trainer import Interrupted, NonFiniteLoss, Trainer
 
@@ -267,6 +269,8 @@ def train(
         raise ConfigError(f"{run_dir} already holds a run; pass resume={run_dir} to continue it")
     settings = check_config(cfg, overrides, run_dir)
     device = pick_device(settings.device)
+    if distributed.active():
+        device = distributed.checked_device(settings, device)
     if settings.amp and device.type != "cuda":
         log.warning("trainer.amp=true is for CUDA; training in float32 on %s", device)
         settings = dataclasses.replace(settings, amp=False)
@@ -277,16 +281,20 @@ def train(
     if state is not None:  # before the Trainer writes anything into the run dir
         checkpoint.check_compatible(family, state["networks"], str(Path(cfg.resume) / "checkpoints" / "last.pt"))
         partial = Path(cfg.resume) / "checkpoints" / "last.pt.tmp"
-        if partial.exists():  # a write the run was killed in (kill -9, power loss): never a whole checkpoint
+        if partial.exists() and distributed.is_main():  # a write the run was killed in (kill -9, power loss): never a whole checkpoint
             partial.unlink()
             log.warning("removed %s, a checkpoint whose writing was interrupted; resuming from last.pt", partial)
+    if settings.sync_batchnorm and distributed.active():
+        family = torch.nn.SyncBatchNorm.convert_sync_batchnorm(family)
+    distributed.broadcast_module(family)  # every rank starts from rank 0's weights
     optimizers = build_optimizers(cfg, family, settings.d_steps)
     try:
-        stream = BatchStream(bundle.train, settings.batch_size, seed=cfg.seed, num_workers=settings.num_workers)
+        shard = {"shard": distributed.rank(), "shards": distributed.world_size()}  # this rank's rows of each batch
+        stream = BatchStream(bundle.train, settings.batch_size, seed=cfg.seed, num_workers=settings.num_workers, **shard)
     except ValueError as err:
         raise ConfigError(f"dataset={cfg.dataset.name}: {err}; lower trainer.batch_size") from None
     evaluator, best_metric = None, None
-    if settings.eval_every > 0:
+    if settings.eval_every > 0 and distributed.is_main():  # rank 0 evaluates while the others wait
         from gantrain.metrics.evaluator import Observed, best_metric_name, build_evaluator, higher_is_better
         from gantrain.metrics.extractors import NO_METRICS_HINT
 
@@ -338,9 +346,18 @@ def _hydra_main(cfg: DictConfig) -> float | None:
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
     last = run_dir / "checkpoints" / "last.pt"
+    main_rank = distributed.is_main()
+    if not main_rank:  # rank 0 reports; the others only warn
+        logging.getLogger().setLevel(logging.WARNING)
     try:
         return train(cfg, run_dir, hc.overrides.task).get("objective")
+    except distributed.LostRank as err:
+        then = f"continue from {last} (intact) with: torchrun ... -m gantrain resume={run_dir}" if last.is_file() else "no checkpoint yet"
+        print(f"gantrain: error: {err}; the run stopped; {then}", file=sys.stderr)
+        sys.exit(1)
     except Interrupted as stop:
+        if not main_rank:
+            sys.exit(128 + stop.signum)
         print(
             f"gantrain: {signal.Signals(stop.signum).name} received: stopped after step {stop.step} with a "
             f"checkpoint; continue with: {resume_command(run_dir)}",
@@ -354,6 +371,8 @@ def _hydra_main(cfg: DictConfig) -> float | None:
     except (ConfigError, NonFiniteLoss, checkpoint.WriteError) as err:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
+        if not main_rank:  # every rank meets the same error: rank 0 says it
+            sys.exit(2 if isinstance(err, ConfigError) else 1)
         message = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
         if isinstance(err, checkpoint.WriteError):
             message += f", then continue with: {resume_command(run_dir)}" if last.is_file() else ", then run the command again"
@@ -391,13 +410,16 @@ def check_command_line(argv: Sequence[str]) -> None:
                 f"{arg!r}: the explore configs are gantrain-explore's (gantrain-explore ckpt=RUN explore=TOOL), not training's"
             )
         folder = "hydra.sweep.dir" if args.multirun else "hydra.run.dir"
+        if args.multirun and distributed.launched():
+            raise ConfigError("a sweep (-m) cannot run under torchrun: start one torchrun per run, or sweep without torchrun")
         if override.key_or_group == folder and isinstance(override.value(), str):
             validate.check_creatable(folder, override.value().split("${")[0] or ".")
 
 
 def main() -> None:
     """``gantrain``: ``--help`` (gantrain/help.py), else the command line checked (``check_command_line``), then
-    the Hydra app."""
+    the Hydra app. Under torchrun the processes first join their group, and rank 0 chooses a new run's folder for
+    all of them."""
     if {"-h", "--help"} & set(sys.argv[1:]):
         from gantrain.help import print_help
 
@@ -407,9 +429,16 @@ def main() -> None:
         try:
             check_command_line(sys.argv[1:])
         except ConfigError as err:
-            print(f"gantrain: error: {err}", file=sys.stderr)
+            if distributed.is_main():
+                print(f"gantrain: error: {err}", file=sys.stderr)
             sys.exit(2)
-    _hydra_main()
+    if distributed.launched():
+        distributed.start()
+        os.environ[SHARED_RUN_DIR] = distributed.from_main(new_run_dir() if distributed.is_main() else None)
+    try:
+        _hydra_main()
+    finally:
+        distributed.stop()
 
 
 if __name__ == "__main__":  # through the module's own name: launchers (joblib) pickle the task function by it

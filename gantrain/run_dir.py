@@ -42,11 +42,20 @@ def _resumable(resume) -> bool:
     return (run_folder(resume) / "checkpoints" / "last.pt").is_file()
 
 
+# the new run's folder, chosen once by rank 0 of a torchrun group and given to every rank (gantrain.cli.main)
+SHARED_RUN_DIR = "GANTRAIN_SHARED_RUN_DIR"
+
+
+def new_run_dir() -> str:
+    return _fresh_dir(time.strftime("outputs/%Y-%m-%d/%H-%M-%S"))
+
+
 def _run_dir(resume) -> str:
-    """``hydra.run.dir``: a new dated folder, or the resumed run's. A ``resume=`` that names no run gets the
-    working directory, which exists: Hydra creates nothing for the run that ``resume_config`` then refuses."""
+    """``hydra.run.dir``: a new dated folder (under torchrun the one rank 0 chose), or the resumed run's. A
+    ``resume=`` that names no run gets the working directory, which exists: Hydra creates nothing for the run that
+    ``resume_config`` then refuses."""
     if not resume:
-        return _fresh_dir(time.strftime("outputs/%Y-%m-%d/%H-%M-%S"))
+        return os.environ.get(SHARED_RUN_DIR) or new_run_dir()
     return str(run_folder(resume)) if _resumable(resume) else os.getcwd()
 
 
@@ -107,11 +116,20 @@ def resume_command(run_dir) -> str:
 OmegaConf.register_new_resolver("gantrain_run_dir", _run_dir, use_cache=True, replace=True)
 OmegaConf.register_new_resolver("gantrain_fresh_dir", _fresh_dir, use_cache=True, replace=True)
 OmegaConf.register_new_resolver("gantrain_job_subdir", _job_subdir, replace=True)
+
+
+def _other_rank() -> bool:
+    """A process of a torchrun group other than rank 0, which writes nothing into the run's folder."""
+    return os.environ.get("RANK", "0") != "0"
+
+
 # Hydra writes .hydra/ and opens the log before gantrain runs: a resumed run keeps its original record, and a run
-# that will be refused for its folder writes nothing there
-OmegaConf.register_new_resolver("gantrain_output_subdir", lambda resume, out: None if resume or holds_run(out) else ".hydra", replace=True)
+# that will be refused for its folder (or a rank other than 0) writes nothing there
+OmegaConf.register_new_resolver(
+    "gantrain_output_subdir", lambda resume, out: None if resume or holds_run(out) or _other_rank() else ".hydra", replace=True
+)
 OmegaConf.register_new_resolver(
     "gantrain_log_file",
-    lambda resume, out: os.devnull if _refused_for_its_folder(resume, out) else str(Path(out) / "gantrain.log"),
+    lambda resume, out: os.devnull if _refused_for_its_folder(resume, out) or _other_rank() else str(Path(out) / "gantrain.log"),
     replace=True,
 )

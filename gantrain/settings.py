@@ -64,6 +64,7 @@ class TrainerSettings:
     eval_every: int = 500  # compute eval's metrics every this many steps and at the end (0 = off)
     num_samples: int = 64  # preview samples (train.yaml: the dataset's preview_samples), from as many held-out rows
     num_workers: int = 0  # data-loader worker processes (for image folders)
+    sync_batchnorm: bool = False  # under torchrun on GPUs: batch norm statistics over the global batch (SyncBatchNorm)
 
     def __post_init__(self):
         for f in fields(self):  # the declared type first: a number is a number, a flag a flag

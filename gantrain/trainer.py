@@ -11,13 +11,13 @@ from typing import Optional
 
 import torch
 from torch.optim.swa_utils import AveragedModel
-from torch.utils.tensorboard import SummaryWriter
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from gantrain import checkpoint
 from gantrain.data import BatchStream, to_device
 from gantrain.errors import ConfigError
 from gantrain.families.base import Family
+from gantrain.loop import distributed
 from gantrain.loop.console import eval_line, log_line, progress_bar
 from gantrain.loop.guards import Interrupted, NanGuard, NonFiniteLoss, StopSignals
 from gantrain.loop.records import BestMetric, ScalarLog
@@ -42,7 +42,8 @@ class Trainer:
     ``evaluate(samples)`` and ``memorization(samples, out_dir, writer, step)`` (gantrain.metrics.Evaluator).
 
     A NaN or Inf loss stops the run or skips its update (``nan_policy``, gantrain/loop/guards.py). SIGINT and
-    SIGTERM finish the step in progress, write the checkpoint and raise ``Interrupted``.
+    SIGTERM finish the step in progress, write the checkpoint and raise ``Interrupted``. Under ``torchrun`` the
+    ranks train together (gantrain/loop/distributed.py) and rank 0 alone writes logs, previews and checkpoints.
     """
 
     def __init__(
@@ -72,12 +73,13 @@ class Trainer:
         self.fixed_inputs = to_device(family.fixed_inputs(s.num_samples, torch.Generator().manual_seed(seed), self.heldout), self.device)
         self.config_yaml = config_yaml
         self.evaluator = evaluator
-        self.eval_every = s.eval_every if evaluator is not None else 0
+        # under torchrun rank 0 alone has the evaluator; every rank keeps the schedule (the NaN check before it)
+        self.eval_every = s.eval_every if evaluator is not None or distributed.active() else 0
         self.best = BestMetric(best_metric, best_higher)
         self.guard = NanGuard(s.nan_policy, self.run_dir)
         self.signals = StopSignals()
         self.step = 0
-        self.writer = SummaryWriter(str(self.run_dir))
+        self.writer = distributed.summary_writer(self.run_dir)
         self.last_logs: dict[str, float] = {}
         self.last_metrics: dict[str, float] = {}
         self.last_checkpoint: Optional[tuple[Path, int]] = None
@@ -136,14 +138,14 @@ class Trainer:
         log_real(self.writer, self.heldout.get("image"), self.step)  # what the samples should look like
         with (
             logging_redirect_tqdm(),
-            progress_bar(s.steps, self.step, self.family.name) as bar,
+            progress_bar(s.steps, self.step, self.family.name, disable=not distributed.is_main()) as bar,
             self.signals.active(),
         ):
             while self.step < s.steps:
                 scalars.add(self.train_step(measure=(self.step + 1) % s.log_every == 0 or self.step == 0))
                 images += batch_images
                 bar.update(1)
-                stop = self.signals.received is not None
+                stop = self.signals.agreed() is not None
                 due = {
                     name: self.step % every == 0 or self.step == s.steps
                     for name, every in (
@@ -159,12 +161,12 @@ class Trainer:
                     self.guard.check(self.last_checkpoint)  # before anything logs, evaluates or saves these weights
                 if due["log"]:
                     elapsed, steps = time.perf_counter() - tic, scalars.count
-                    self._log_scalars(scalars.means(), images / elapsed, steps / elapsed)
+                    self._log_scalars(distributed.mean_over_ranks(scalars.means()), images / elapsed, steps / elapsed)
                     bar.set_postfix({k.split("/")[-1]: f"{v:.3g}" for k, v in self.last_logs.items() if k.startswith("loss/")})
                     images, tic = 0, time.perf_counter()
-                if due["sample"]:
+                if due["sample"] and distributed.is_main():
                     self.preview()
-                if due.get("eval"):
+                if due.get("eval") and self.evaluator is not None:
                     tic += self.evaluate(final=self.step == s.steps)  # not counted in images/s
                 if due["save"]:
                     self.save()
@@ -266,16 +268,20 @@ class Trainer:
         if self.ema is not None:
             self.ema.load_state_dict(state["ema"])
         self.stream.load_state_dict(state["data"])
-        checkpoint.set_rng_state(state["rng"])
+        ranks = state.get("rng_ranks") or []  # every rank's RNG states, each restored to its rank
+        checkpoint.set_rng_state(ranks[distributed.rank()] if len(ranks) == distributed.world_size() else state["rng"])
         self.step = int(state["step"])
         self.best.value = state["best"]
         self.guard.skipped = int(state["skipped_updates"])
         self.last_checkpoint = (self.run_dir / "checkpoints" / "last.pt", self.step)
         self.writer.close()
-        self.writer = SummaryWriter(str(self.run_dir), purge_step=self.step + 1)  # events up to the checkpoint stay
+        self.writer = distributed.summary_writer(self.run_dir, purge_step=self.step + 1)  # events up to the checkpoint stay
 
     def save(self) -> Path:
         path = self.run_dir / "checkpoints" / "last.pt"
-        checkpoint.save(self.state_dict(), path)
+        rng_ranks = distributed.gather(checkpoint.rng_state())
+        if distributed.is_main():
+            checkpoint.save({**self.state_dict(), "rng_ranks": rng_ranks}, path)
+        distributed.barrier()  # no rank goes on (or exits) before the checkpoint is whole
         self.last_checkpoint = (path, self.step)
         return path

@@ -714,4 +714,37 @@ MUTATIONS = [
         old="    return -(m * dx * dy).sum((1, 2))",
         new="    return (m * dx * dy).sum((1, 2))",
     ),
+    # ------------------------------------------------------------------ distributed data parallel (torchrun)
+    Mutation(
+        name="ddp_gradients_not_averaged",
+        description="under torchrun each rank steps on its own half batch's gradients: the ranks' weights drift apart",
+        file="gantrain/loop/update.py",
+        tests=["tests/test_distributed.py::test_two_processes_train_as_one_with_the_same_global_batch_mlp"],
+        old='        distributed.average_gradients(p for group in optimizer.param_groups for p in group["params"])\n',
+        new="",
+    ),
+    Mutation(
+        name="ddp_same_noise_on_every_rank",
+        description="every rank draws the first rows of the global noise: both halves of the batch see the same z",
+        file="gantrain/families/base.py",
+        tests=["tests/test_distributed.py::test_two_processes_train_as_one_with_the_same_global_batch_mlp"],
+        old="    return draw(k * n)[r * n : (r + 1) * n]",
+        new="    return draw(k * n)[:n]",
+    ),
+    Mutation(
+        name="ddp_same_rows_on_every_rank",
+        description="every rank trains on the first part of each global batch instead of its own",
+        file="gantrain/data/__init__.py",
+        tests=["tests/test_distributed.py::test_two_processes_train_as_one_with_the_same_global_batch_mlp"],
+        old="        self.rows = slice(shard * batch_size // shards, (shard + 1) * batch_size // shards)",
+        new="        self.rows = slice(0, batch_size // shards)",
+    ),
+    Mutation(
+        name="ddp_logs_rank_0s_half_batch",
+        description="under torchrun rank 0 logs the loss terms of its own rows, not the means over the global batch",
+        file="gantrain/trainer.py",
+        tests=["tests/test_distributed.py::test_the_logged_terms_are_the_means_over_the_global_batch"],
+        old="self._log_scalars(distributed.mean_over_ranks(scalars.means()),",
+        new="self._log_scalars(scalars.means(),",
+    ),
 ]

@@ -132,12 +132,17 @@ def _ignore_stop_signals(worker_id: int) -> None:
 
 
 class EpochBatches(Sampler):
-    """Index batches of one epoch: a permutation drawn from ``seed + epoch``, from batch ``start`` on."""
+    """Index batches of one epoch: a permutation drawn from ``seed + epoch``, from batch ``start`` on. With
+    ``shards`` > 1 (the ranks of a distributed run), every batch of ``batch_size`` is cut into that many equal
+    parts and ``shard``'s part is yielded: the ranks see disjoint rows of the same global batches."""
 
-    def __init__(self, n: int, batch_size: int, seed: int):
+    def __init__(self, n: int, batch_size: int, seed: int, shard: int = 0, shards: int = 1):
         if n < batch_size:
             raise ValueError(f"the training split has {n} samples, fewer than one batch of {batch_size}")
+        if batch_size % shards:
+            raise ValueError(f"a batch of {batch_size} cannot be split evenly over {shards} processes")
         self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.rows = slice(shard * batch_size // shards, (shard + 1) * batch_size // shards)
         self.epoch, self.start = 0, 0
 
     def __len__(self) -> int:
@@ -146,18 +151,19 @@ class EpochBatches(Sampler):
     def __iter__(self):
         perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + self.epoch))
         for b in range(self.start, self.n // self.batch_size):
-            yield perm[b * self.batch_size : (b + 1) * self.batch_size].tolist()
+            yield perm[b * self.batch_size : (b + 1) * self.batch_size][self.rows].tolist()
 
 
 class BatchStream:
     """An endless stream of shuffled batches whose position can be saved and restored exactly.
 
     The position is (epoch, batches consumed in it), counted on the consumer's side, so loader
-    workers prefetching ahead never shift what a resumed run sees.
+    workers prefetching ahead never shift what a resumed run sees. ``shard`` of ``shards`` takes its part of
+    every batch of ``batch_size`` (``EpochBatches``); the position is that of the global batches.
     """
 
-    def __init__(self, dataset: Dataset, batch_size: int, seed: int, num_workers: int = 0):
-        self.sampler = EpochBatches(len(dataset), batch_size, seed)
+    def __init__(self, dataset: Dataset, batch_size: int, seed: int, num_workers: int = 0, shard: int = 0, shards: int = 1):
+        self.sampler = EpochBatches(len(dataset), batch_size, seed, shard, shards)
         fast = isinstance(dataset, InMemory)  # a whole batch per fetch (torch's Subset has a list-valued one)
         self.loader = DataLoader(
             dataset,

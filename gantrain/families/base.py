@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Optional, Union
+from typing import Callable, Iterator, Optional, Union
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from gantrain.visualize import Grid
@@ -142,3 +143,13 @@ def frozen(module: nn.Module):
     finally:
         for p, flag in zip(module.parameters(), flags):
             p.requires_grad_(flag)
+
+
+def local_rows(draw: Callable[[int], Tensor], n: int) -> Tensor:
+    """``draw(n)``, n random rows for this process's n samples. In a distributed run of k ranks (which keep the same
+    random generator states) every rank makes the draw of the whole global batch, k·n rows, and keeps its own n:
+    the ranks get different noise, and k ranks × n rows are exactly one process's draw for k·n rows."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return draw(n)
+    k, r = dist.get_world_size(), dist.get_rank()
+    return draw(k * n)[r * n : (r + 1) * n]

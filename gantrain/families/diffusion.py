@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gantrain.families.base import Family, Phase
+from gantrain.families.base import Family, Phase, local_rows
 
 Tensor = torch.Tensor
 
@@ -117,11 +117,12 @@ class DiffusionFamily(Family):
 
     def loss(self, phase: str, batch: dict, step: int) -> tuple[Tensor, dict[str, Tensor]]:
         x0 = batch["image"]
-        t = torch.randint(0, self.timesteps, (len(x0),), device=x0.device)
-        noise = torch.randn_like(x0)
+        n, device = len(x0), x0.device  # each rank of a distributed run: its rows of the global batch's draws
+        t = local_rows(lambda m: torch.randint(0, self.timesteps, (m,), device=device), n)
+        noise = local_rows(lambda m: torch.randn(m, *x0.shape[1:], device=device, dtype=x0.dtype), n)
         labels = None
         if self.conditional:
-            drop = torch.rand(len(x0), device=x0.device) < self.label_dropout
+            drop = local_rows(lambda m: torch.rand(m, device=device), n) < self.label_dropout
             labels = batch["label"].masked_fill(drop, self.num_classes)
         out = self.networks["denoiser"](self.q_sample(x0, t, noise), t, labels)
         loss = F.mse_loss(out.float(), self.target(x0, t, noise).float())

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gantrain.errors import ConfigError
-from gantrain.families.base import Family, Phase, frozen
+from gantrain.families.base import Family, Phase, frozen, local_rows
 from gantrain.losses import GANLoss
 from gantrain.models.outputs import DiscriminatorOutput
 from gantrain.regularizers import Regularizer, check_combination
@@ -97,7 +97,13 @@ class GANFamily(Family):
         return x.reshape(len(x) // self.pack, self.pack * x.shape[1], *x.shape[2:])
 
     def sample_latent(self, n: int, generator: Optional[torch.Generator] = None) -> Tensor:
-        """n draws of z from the prior, on the family's device unless a (CPU) ``generator`` is given."""
+        """n draws of z from the prior, on the family's device unless a (CPU) ``generator`` is given; in training
+        (no generator) a distributed run's rows of the global batch's draw (``local_rows``)."""
+        if generator is None:
+            return local_rows(self._draw_latent, n)
+        return self._draw_latent(n, generator)
+
+    def _draw_latent(self, n: int, generator: Optional[torch.Generator] = None) -> Tensor:
         device = "cpu" if generator is not None else self.device
         k = self.latent_categories
         shape = (n, self.latent_dim - k)

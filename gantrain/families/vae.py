@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gantrain.families.base import Family, Grid, Phase
+from gantrain.families.base import Family, Grid, Phase, local_rows
 
 Tensor = torch.Tensor
 
@@ -35,7 +35,8 @@ LIKELIHOODS = ("gaussian", "bernoulli")
 
 def reparameterize(mean: Tensor, logvar: Tensor) -> Tensor:
     """z = μ + exp(½ log σ²) ⊙ ε, ε ~ N(0, I) (Kingma & Welling §2.4): a sample of q(z|x) differentiable in μ, σ."""
-    return mean + (0.5 * logvar).exp() * torch.randn_like(mean)
+    eps = local_rows(lambda m: torch.randn(m, *mean.shape[1:], device=mean.device, dtype=mean.dtype), len(mean))
+    return mean + (0.5 * logvar).exp() * eps
 
 
 def gaussian_kl(mean: Tensor, logvar: Tensor) -> Tensor:

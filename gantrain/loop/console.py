@@ -70,9 +70,11 @@ def terminal_columns(stream) -> int:
         return 0
 
 
-def progress_bar(total: int, initial: int, desc: str, file=None) -> tqdm:
+def progress_bar(total: int, initial: int, desc: str, file=None, disable: bool = False) -> tqdm:
     """tqdm on ``file`` (stderr), following the terminal's width where it reports one, else ``BAR_COLUMNS``
-    wide (a terminal of size 0 × 0 would get an empty bar)."""
+    wide (a terminal of size 0 × 0 would get an empty bar); ``disable``: no bar (ranks other than 0)."""
     file = file if file is not None else sys.stderr
     sized = terminal_columns(file) > 0
-    return tqdm(total=total, initial=initial, desc=desc, file=file, dynamic_ncols=sized, ncols=None if sized else BAR_COLUMNS)
+    return tqdm(
+        total=total, initial=initial, desc=desc, file=file, dynamic_ncols=sized, ncols=None if sized else BAR_COLUMNS, disable=disable
+    )

@@ -11,6 +11,7 @@ from typing import Optional
 
 import torch
 
+from gantrain.loop import distributed
 from gantrain.run_dir import resume_command
 
 log = logging.getLogger("gantrain.trainer")
@@ -39,7 +40,8 @@ class NanGuard:
     preview, evaluation or checkpoint step: one sync there), so the loop never waits for the device on its
     account, and ``check`` raises ``NonFiniteLoss`` before anything logs, evaluates or saves those weights.
     ``skip``: only a finite loss; deciding needs its value now, one sync per update (as GradScaler's own skip
-    of an update with Inf gradients), and skipped updates are counted.
+    of an update with Inf gradients), and skipped updates are counted. In a distributed run both decisions are
+    taken by all ranks together: a non-finite loss on any rank stops (or skips the update on) every rank.
     """
 
     def __init__(self, policy: str, run_dir: Path):
@@ -52,7 +54,7 @@ class NanGuard:
         if self.policy == "stop":
             self.pending.append((step, phase, finite, terms))
             return True
-        if finite.item():
+        if distributed.agree(bool(finite.item()), "min"):
             return True
         self.skipped += 1
         log.warning(
@@ -63,10 +65,14 @@ class NanGuard:
     def check(self, last_checkpoint: Optional[tuple[Path, int]]) -> None:
         """Raise ``NonFiniteLoss`` for the first queued update whose loss was NaN or Inf."""
         pending, self.pending = self.pending, []
-        if not pending or bool(torch.stack([finite for _, _, finite, _ in pending]).all()):
+        if not pending or distributed.agree(bool(torch.stack([finite for _, _, finite, _ in pending]).all()), "min"):
             return
-        step, phase, _, terms = next(p for p in pending if not bool(p[2]))
-        what = _nonfinite_terms(terms) or f"the total {phase} loss (its logged terms are finite)"
+        here = next((p for p in pending if not bool(p[2])), None)
+        if here is None:  # this rank's losses were finite: another rank's were not
+            step, phase, what = pending[-1][0], pending[-1][1], "on another rank"
+        else:
+            step, phase, _, terms = here
+            what = _nonfinite_terms(terms) or f"the total {phase} loss (its logged terms are finite)"
         if last_checkpoint is None:
             last = "no checkpoint was written before it: start again"
         else:
@@ -81,10 +87,18 @@ class NanGuard:
 class StopSignals:
     """While active (a context), SIGINT and SIGTERM (a cluster's preemption) set ``received`` instead of
     stopping the process, so the loop can finish its step and checkpoint; the handlers in place before come
-    back at once, so a second signal acts immediately."""
+    back at once, so a second signal acts immediately. Under ``torchrun`` they stay until the checkpoint is
+    written, because torchrun forwards every signal it gets to each worker (a Ctrl-C reaches a worker twice);
+    torchrun kills the workers 30 s after forwarding a signal if they are still running."""
 
     def __init__(self):
         self.received: Optional[int] = None
+
+    def agreed(self) -> Optional[int]:
+        """The signal that stops the run, taken by all ranks together: one rank's signal stops every rank at
+        the same step (None: go on)."""
+        self.received = distributed.agree(self.received or 0) or None
+        return self.received
 
     @contextmanager
     def active(self):
@@ -93,11 +107,13 @@ class StopSignals:
             yield self
             return
         previous = {}
+        restore_at_once = not distributed.launched()
 
         def request_stop(signum, frame):
-            self.received = signum
+            self.received = self.received or signum
             for s, handler in previous.items():
-                signal.signal(s, handler)
+                if restore_at_once:
+                    signal.signal(s, handler)
 
         for s in (signal.SIGINT, signal.SIGTERM):
             previous[s] = signal.signal(s, request_stop) or signal.SIG_DFL

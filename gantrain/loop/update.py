@@ -8,6 +8,7 @@ from typing import Optional
 
 import torch
 
+from gantrain.loop import distributed
 from gantrain.settings import TrainerSettings
 
 Tensor = torch.Tensor
@@ -33,6 +34,7 @@ class Updater:
     An update is ``begin(phase)``, then ``backward(phase, loss)`` for each of ``accumulate`` micro-batches (the
     gradients of their mean loss), then ``step(phase, measure)``, which clips the global gradient norm at
     ``grad_clip`` (> 0) and returns that norm, measured before clipping, when ``measure`` is true (else None).
+    In a distributed run the gradients are first averaged over the ranks (gantrain/loop/distributed.py).
     ``amp`` runs the losses under autocast in ``amp_dtype``; float16 scales the loss (GradScaler). Every
     optimizer's learning rate follows ``linear_decay(steps, lr_decay_start, lr_decay_final)``, stepped once per
     training step by ``end_of_step``. The settings are the trainer's (gantrain/settings.py).
@@ -58,6 +60,7 @@ class Updater:
 
     def step(self, phase: str, measure: bool = False) -> Optional[Tensor]:
         optimizer, scaler = self.optimizers[phase], self.scalers[phase]
+        distributed.average_gradients(p for group in optimizer.param_groups for p in group["params"])
         norm = None
         if measure or self.grad_clip:
             scaler.unscale_(optimizer)

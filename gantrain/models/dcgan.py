@@ -33,14 +33,16 @@ class Generator(nn.Module):
         width: int = 64,
         max_width: int = 512,
         num_classes: int = 0,
+        norm: str = "batch",
     ):
         super().__init__()
         self.latent_dim, self.num_classes = latent_dim, num_classes
         pyramid_levels("DCGAN", channels, image_size)
         ch = pyramid_widths(image_size // 2, width, max_width)  # 4×4 … image_size/2
-        layers = [nn.ConvTranspose2d(latent_dim + num_classes, ch[0], 4, 1, 0, bias=False), nn.BatchNorm2d(ch[0]), nn.ReLU(True)]
+        bias = norm == "none"
+        layers = [nn.ConvTranspose2d(latent_dim + num_classes, ch[0], 4, 1, 0, bias=bias), norm_2d(norm, ch[0]), nn.ReLU(True)]
         for c_in, c_out in zip(ch[:-1], ch[1:]):
-            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
+            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=bias), norm_2d(norm, c_out), nn.ReLU(True)]
         layers += [nn.ConvTranspose2d(ch[-1], channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
