@@ -7,7 +7,6 @@ directory under ``outputs/``; ``gantrain resume=<run dir>`` continues one where 
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import logging
 import os
@@ -31,13 +30,13 @@ from gantrain.data import BatchStream, DataBundle, take
 from gantrain.errors import ConfigError
 from gantrain.families.base import Family
 from gantrain.loop import distributed
-from gantrain.run_dir import SHARED_RUN_DIR, holds_run, new_run_dir, resume_command, run_folder
+from gantrain.resume import resume_config
+from gantrain.run_dir import SHARED_RUN_DIR, holds_run, new_run_dir, resume_command
 from gantrain.settings import TrainerSettings
 from gantrain.trainer import Interrupted, NonFiniteLoss, Trainer
 
 log = logging.getLogger("gantrain")
 
-GROUPS = ("model", "loss", "dataset", "optimizer", "regularizer")
 # short optimizer keys for the learning rate of one GAN phase (e.g. TTUR): optimizer.per_phase.<phase>.lr
 PHASE_LR_ALIASES = {"lr_g": "generator", "lr_d": "discriminator"}
 
@@ -139,53 +138,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def _flatten(node, prefix: str = "") -> dict:
-    if isinstance(node, dict):
-        out = {}
-        for k, v in node.items():
-            out.update(_flatten(v, f"{prefix}{k}."))
-        return out
-    return {prefix[:-1]: node}
-
-
-def resume_config(cfg: DictConfig, overrides: Sequence[str]) -> tuple[DictConfig, dict]:
-    """The saved run's config with the command line's ``key=value`` overrides applied, and its checkpoint.
-
-    Each value is checked against the saved one (``validate.update_checked``); one that would change is then
-    refused unless ``override_resume=true``; a config group cannot change.
-    """
-    run = run_folder(cfg.resume)
-    path = run / "checkpoints" / "last.pt"
-    if run.is_file():
-        raise ConfigError(f"resume={cfg.resume!r} is a file: pass the folder a run was written to (or its checkpoints/last.pt)")
-    if not path.is_file():
-        if (run / ".hydra" / "config.yaml").is_file():
-            raise ConfigError(f"run {cfg.resume!r} stopped before its first checkpoint: start it again as a new run")
-        raise ConfigError(
-            f"resume={cfg.resume!r} is not a gantrain run directory (no checkpoints/last.pt in it); "
-            f"pass the folder a run was written to, e.g. outputs/DATE/TIME"
-        )
-    state = checkpoint.load(path, required=("family", "step", "networks", "optimizers", "config"))
-    saved = OmegaConf.create(state["config"])
-    before = _flatten(OmegaConf.to_container(saved))
-    changed = {}
-    for o in OverridesParser.create().parse_overrides(list(overrides)):
-        if o.key_or_group in GROUPS:
-            raise ConfigError(f"resume cannot switch {o.key_or_group}={o.value()}: start a new run for another {o.key_or_group}")
-        if o.key_or_group not in ("resume", "override_resume"):
-            changed[o.key_or_group] = o.value()
-    validate.update_checked(saved, changed, "the run being resumed")
-    TrainerSettings.from_config(saved.trainer)  # a bad trainer.* value is named before "would change"
-    after = _flatten(OmegaConf.to_container(saved))
-    changes = [f"{k}: {before.get(k)} -> {after.get(k)}" for k in sorted(after) if before.get(k) != after.get(k)]
-    if changes and not cfg.override_resume:
-        raise ConfigError(f"resuming would change {'; '.join(changes)}; add override_resume=true to accept")
-    for change in changes:
-        log.warning("resume changes %s", change)
-    saved.resume, saved.override_resume = str(run), cfg.override_resume
-    return saved, state
 
 
 # ------------------------------------------------------------------------------------------ building
@@ -380,44 +332,8 @@ def _hydra_main(cfg: DictConfig) -> float | None:
         sys.exit(2 if isinstance(err, ConfigError) else 1)
 
 
-def check_command_line(argv: Sequence[str]) -> None:
-    """What Hydra itself would refuse with a traceback or its usage text, refused in one ConfigError first: an
-    override its grammar cannot read (``trainer.steps``, ``'model=[a'``), one without a key (``=1``), and a
-    ``hydra.run.dir`` / ``hydra.sweep.dir`` that cannot be created. Options (``--help``, ``-m``, ``--cfg`` …)
-    are left to Hydra, which reads them with the same argument parser."""
-    from hydra._internal.utils import get_args_parser
-    from hydra.errors import HydraException
-
-    options = get_args_parser()
-    options.exit_on_error = False
-    try:
-        args, _ = options.parse_known_args(list(argv))
-    except (argparse.ArgumentError, SystemExit):  # a malformed option: Hydra's own usage message says which
-        return
-    if args.help or args.hydra_help or args.shell_completion:
-        return
-    parser = OverridesParser.create()
-    for arg in args.overrides:
-        try:
-            override = parser.parse_override(arg)
-        except HydraException as err:
-            lines = [line for line in str(err).splitlines() if line and not line.startswith(("Error parsing", "See https"))]
-            raise ConfigError(f"cannot read the override {arg!r} ({'; '.join(lines)}): write key=value, quoting the value") from None
-        if not override.key_or_group:
-            raise ConfigError(f"the override {arg!r} has no key: write key=value")
-        if override.key_or_group.split(".")[0].lstrip("+~") == "explore":
-            raise ConfigError(
-                f"{arg!r}: the explore configs are gantrain-explore's (gantrain-explore ckpt=RUN explore=TOOL), not training's"
-            )
-        folder = "hydra.sweep.dir" if args.multirun else "hydra.run.dir"
-        if args.multirun and distributed.launched():
-            raise ConfigError("a sweep (-m) cannot run under torchrun: start one torchrun per run, or sweep without torchrun")
-        if override.key_or_group == folder and isinstance(override.value(), str):
-            validate.check_creatable(folder, override.value().split("${")[0] or ".")
-
-
 def main() -> None:
-    """``gantrain``: ``--help`` (gantrain/help.py), else the command line checked (``check_command_line``), then
+    """``gantrain``: ``--help`` (gantrain/help.py), else the command line checked (``validate.check_command_line``), then
     the Hydra app. Under torchrun the processes first join their group, and rank 0 chooses a new run's folder for
     all of them."""
     if {"-h", "--help"} & set(sys.argv[1:]):
@@ -427,7 +343,7 @@ def main() -> None:
         return
     if os.environ.get("HYDRA_FULL_ERROR") != "1":
         try:
-            check_command_line(sys.argv[1:])
+            validate.check_command_line(sys.argv[1:])
         except ConfigError as err:
             if distributed.is_main():
                 print(f"gantrain: error: {err}", file=sys.stderr)

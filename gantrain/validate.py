@@ -10,6 +10,7 @@ keys may be added only to a node with ``_target_`` whose callable takes them, or
 
 from __future__ import annotations
 
+import argparse
 import copy
 import difflib
 import inspect
@@ -25,6 +26,7 @@ from omegaconf.errors import InterpolationResolutionError, OmegaConfBaseExceptio
 from torch import nn
 
 from gantrain.errors import ConfigError
+from gantrain.loop import distributed
 
 MAX_SEED = 2**32 - 1  # numpy's seeds
 # ints whose default is positive but where 0 is a valid choice
@@ -265,3 +267,39 @@ def check_batch_statistics(family, batch_size: int) -> None:
             f"trainer.batch_size={batch_size}: {family.name}'s batch norm needs at least 2 samples per batch; "
             f"use trainer.batch_size=2 or more"
         )
+
+
+def check_command_line(argv: Sequence[str]) -> None:
+    """What Hydra itself would refuse with a traceback or its usage text, refused in one ConfigError first: an
+    override its grammar cannot read (``trainer.steps``, ``'model=[a'``), one without a key (``=1``), and a
+    ``hydra.run.dir`` / ``hydra.sweep.dir`` that cannot be created. Options (``--help``, ``-m``, ``--cfg`` …)
+    are left to Hydra, which reads them with the same argument parser."""
+    from hydra._internal.utils import get_args_parser
+    from hydra.errors import HydraException
+
+    options = get_args_parser()
+    options.exit_on_error = False
+    try:
+        args, _ = options.parse_known_args(list(argv))
+    except (argparse.ArgumentError, SystemExit):  # a malformed option: Hydra's own usage message says which
+        return
+    if args.help or args.hydra_help or args.shell_completion:
+        return
+    parser = OverridesParser.create()
+    for arg in args.overrides:
+        try:
+            override = parser.parse_override(arg)
+        except HydraException as err:
+            lines = [line for line in str(err).splitlines() if line and not line.startswith(("Error parsing", "See https"))]
+            raise ConfigError(f"cannot read the override {arg!r} ({'; '.join(lines)}): write key=value, quoting the value") from None
+        if not override.key_or_group:
+            raise ConfigError(f"the override {arg!r} has no key: write key=value")
+        if override.key_or_group.split(".")[0].lstrip("+~") == "explore":
+            raise ConfigError(
+                f"{arg!r}: the explore configs are gantrain-explore's (gantrain-explore ckpt=RUN explore=TOOL), not training's"
+            )
+        folder = "hydra.sweep.dir" if args.multirun else "hydra.run.dir"
+        if args.multirun and distributed.launched():
+            raise ConfigError("a sweep (-m) cannot run under torchrun: start one torchrun per run, or sweep without torchrun")
+        if override.key_or_group == folder and isinstance(override.value(), str):
+            check_creatable(folder, override.value().split("${")[0] or ".")

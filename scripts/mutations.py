@@ -198,8 +198,8 @@ MUTATIONS = [
         description="a resumed run's curves double back (no purge_step)",
         file="gantrain/trainer.py",
         tests=[f"{BEHAVIOURS}::test_tensorboard_curves_after_a_resume_hold_every_logged_step_once"],
-        old="SummaryWriter(str(self.run_dir), purge_step=self.step + 1)",
-        new="SummaryWriter(str(self.run_dir))",
+        old="distributed.summary_writer(self.run_dir, purge_step=self.step + 1)",
+        new="distributed.summary_writer(self.run_dir)",
     ),
     Mutation(
         name="precision_k_fixed",

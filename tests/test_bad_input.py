@@ -174,7 +174,7 @@ CONSOLE = {
     "pickle_resume": (None, {}, 2, r"'.*last.pt' holds the Python object"),  # resume= a run whose checkpoint carries a pickle payload
     "unknown_loss": (["loss=nonsaturing"], {}, 1, None),  # Hydra's own error and code
     "full_error": (["dataset=image_folder", "dataset.root=/nonexistent/photos"], {"HYDRA_FULL_ERROR": "1"}, 1, None),
-    # what Hydra itself would refuse with a traceback or its usage text (cli.check_command_line; more below)
+    # what Hydra itself would refuse with a traceback or its usage text (validate.check_command_line; more below)
     "override_without_equals": (
         ["trainer.steps"],
         {},
@@ -280,7 +280,7 @@ def test_what_hydra_itself_would_refuse_is_one_line_first(argv, expected, tmp_pa
     (tmp_path / "afile").write_text("not a folder\n")
     before = snapshot(tmp_path)
     with pytest.raises(ConfigError) as err:
-        gantrain.cli.check_command_line([*argv, *QUIET])
+        gantrain.validate.check_command_line([*argv, *QUIET])
     assert "\n" not in str(err.value) and re.match(expected, str(err.value)), str(err.value)
     assert snapshot(tmp_path) == before
 
@@ -291,7 +291,7 @@ def test_what_hydra_itself_would_refuse_is_one_line_first(argv, expected, tmp_pa
 )
 def test_hydras_options_and_good_overrides_pass_the_command_line_check(argv, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    gantrain.cli.check_command_line(argv)  # --cfg without its value: Hydra's own usage message says so
+    gantrain.validate.check_command_line(argv)  # --cfg without its value: Hydra's own usage message says so
     assert list(tmp_path.iterdir()) == []  # the run folder was made and removed again
 
 

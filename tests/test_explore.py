@@ -8,7 +8,6 @@ import pytest
 import torch
 
 import gantrain.cli
-from gantrain.cli import check_command_line
 from gantrain.errors import ConfigError
 from gantrain.evaluate import load_run
 from gantrain.explore.cli import explore, main, parse_args
@@ -20,6 +19,7 @@ from gantrain.explore.project import project
 from gantrain.explore.properties import brightness, slant, stroke_width
 from gantrain.explore.spaces import latent_space
 from gantrain.families.base import Family
+from gantrain.validate import check_command_line
 
 from conftest import QUICK, compose_config
 

@@ -7,7 +7,7 @@ text. Each list is composed as ``gantrain`` would and, when Hydra composes it, t
 
 - a step trained (the run may ask for more; the first step is enough);
 - a ``ConfigError`` of one line, with nothing written (the CLI prints ``gantrain: error: <line>``, exit 2),
-  also from ``cli.check_command_line``, which reads the command line before Hydra does;
+  also from ``validate.check_command_line``, which reads the command line before Hydra does;
 - Hydra's composition error (an unknown group option, a key not in the config, unparsable text), which the
   console prints as its message without a traceback.
 
@@ -191,7 +191,7 @@ def snapshot(root: Path) -> dict[str, tuple]:
 def outcome(overrides: list[str]) -> str:
     """'composition' | 'refused' | 'trained', or the exception the list raised (the test fails on it)."""
     try:
-        gantrain.cli.check_command_line(overrides)  # what Hydra itself would refuse with a traceback
+        gantrain.validate.check_command_line(overrides)  # what Hydra itself would refuse with a traceback
     except ConfigError as err:
         assert "\n" not in str(err), f"a refusal of several lines: {err}"
         return "refused"
