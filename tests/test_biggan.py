@@ -179,3 +179,11 @@ def test_the_trainer_keeps_its_ema_a_copy_of_g_until_trainer_ema_start(compose, 
     ema = {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
     generator = {k.removeprefix("networks.generator."): v for k, v in state["networks"].items() if k.startswith("networks.generator.")}
     assert all(torch.equal(ema[k], v) for k, v in generator.items())  # 2 steps < ema_start
+
+
+def test_a_negative_ema_start_is_refused_in_one_line():
+    from gantrain.errors import ConfigError
+    from gantrain.settings import TrainerSettings
+
+    with pytest.raises(ConfigError, match=r"^trainer.ema_start=-1 must be a non-negative integer"):
+        TrainerSettings(ema_start=-1)
