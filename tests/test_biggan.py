@@ -67,8 +67,9 @@ def test_each_block_gets_its_own_chunk_of_z_beside_the_shared_embedding():
 
 
 def test_the_128_model_has_the_official_parameter_counts():
-    """BigGAN-PyTorch's 128×128 ImageNet model (ch 96, attention at 64, dim_z 120, shared_dim 128): G 70,433,988
-    and D 87,982,370 parameters."""
+    """The 128×128 ImageNet model (ch 96, attention at 64, dim_z 120, shared embedding 128): G 70,433,988 and D
+    87,982,370 parameters, the counts google/compare_gan's BigGAN test asserts (its D count is also
+    BigGAN-PyTorch's)."""
     with torch.device("meta"):
         g = Generator(120, 3, 128, 1000, width=96, max_width=1536, embed_dim=128, attention=64)
         d = Discriminator(3, 128, 1000, width=96, max_width=1536, attention=64)
