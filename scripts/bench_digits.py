@@ -164,6 +164,7 @@ def main() -> None:
             "steps": None,
             "images_per_s": None,
             **{c: floor.get(f"{c}/classifier") for c in COLUMNS},
+            "class_accuracy": None,  # the training images were drawn for no class
             "sample_s_per_1000": None,
         },
     )
