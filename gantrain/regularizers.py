@@ -24,6 +24,7 @@ from typing import Callable, Mapping, Optional, Sequence, Union
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
 from gantrain.losses import GANLoss
@@ -226,7 +227,10 @@ class SpectralNorm(Regularizer):
 class Orthogonal(Regularizer):
     """BigGAN's orthogonal regularization (Brock et al. 2019, Eq. 3) on G: β Σ_W ‖WᵀW ⊙ (1 − I)‖²_F over the
     generator's linear/conv weights, W the matrix whose columns are a layer's filters (one per output unit);
-    β = 1e-4. It pushes the filters toward orthogonality without constraining their norms."""
+    β = 1e-4. It pushes the filters toward orthogonality without constraining their norms. A spectrally
+    normalized layer is penalized on its raw weight (``parametrizations.weight.original``), the parameter the
+    official code's ``ortho`` acts on. Its gradient with respect to the filters F = Wᵀ (one per row) is
+    4β(FFᵀ ⊙ (1 − I))F; the official code adds 2β(FFᵀ ⊙ (1 − I))F, half of it (β/2 of this penalty)."""
 
     def __init__(self, weight: float = 1e-4):
         if not weight > 0:
@@ -241,7 +245,7 @@ class Orthogonal(Regularizer):
         total = 0.0
         for module in generator.modules():
             if isinstance(module, WEIGHT_LAYERS):
-                w = module.weight
+                w = module.parametrizations.weight.original if parametrize.is_parametrized(module, "weight") else module.weight
                 if isinstance(module, nn.modules.conv._ConvTransposeNd):  # stored as (in, out, …)
                     w = w.transpose(0, 1)
                 filters = w.flatten(1)  # one row per filter: filters @ filters.T is WᵀW of the docstring

@@ -54,6 +54,7 @@ class TrainerSettings:
     amp: bool = False  # mixed precision (CUDA; bfloat16 also runs on the CPU when a Trainer is built directly)
     amp_dtype: str = "bfloat16"  # or float16 (with loss scaling)
     ema: float = 0.0  # EMA decay of the sampling network's weights (0 = off), e.g. 0.999
+    ema_start: int = 0  # the EMA copies the network until this many steps have passed, then averages (BigGAN)
     lr_decay_start: float = 1.0  # from this fraction of steps, every learning rate decays linearly (1.0 = constant)
     lr_decay_final: float = 0.0  # ... to this factor of its value at the last step
     grad_clip: float = 0.0  # > 0: clip each update's global gradient norm to this (DDPM: 1.0)
@@ -75,6 +76,8 @@ class TrainerSettings:
                 raise ConfigError(f"trainer.{f.name}={value!r} must be {'true or false' if f.type == 'bool' else 'a name'}")
         for key, check in CHECKS.items():
             check(key, getattr(self, key))
+        if not isinstance(self.ema_start, int) or self.ema_start < 0:
+            raise ConfigError(f"trainer.ema_start={self.ema_start!r} must be a non-negative integer (steps before the EMA averages)")
         if not isinstance(self.eval_every, int) or self.eval_every < 0:
             raise ConfigError(f"trainer.eval_every={self.eval_every!r} must be a non-negative integer (0 = no evaluation)")
         if not 0.0 <= float(self.ema) < 1.0:

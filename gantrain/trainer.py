@@ -68,7 +68,7 @@ class Trainer:
         self.phases = family.phases(s.d_steps)
         self.updater = Updater(optimizers, self.device, s)
         sampler = family.networks[family.sample_network]
-        self.ema = AveragedModel(sampler, multi_avg_fn=ema_with_warmup(s.ema), use_buffers=True) if s.ema > 0 else None
+        self.ema = AveragedModel(sampler, multi_avg_fn=ema_with_warmup(s.ema, s.ema_start), use_buffers=True) if s.ema > 0 else None
         self.heldout = heldout or {}
         self.fixed_inputs = to_device(family.fixed_inputs(s.num_samples, torch.Generator().manual_seed(seed), self.heldout), self.device)
         self.config_yaml = config_yaml

@@ -20,13 +20,17 @@ NEEDS = {
     "mlp": set(),
     "cgan": {"labels"},
     "acgan": {"image", "labels"},
+    "biggan": {"image", "labels"},
     "stargan": {"image", "labels"},
     "pix2pix": {"source"},
     "cyclegan": {"source"},
     "spade": {"segmentation"},
     "context_encoder": {"mask"},
 }
-SMALL = {"stargan": ["model.generator.width=8", "model.generator.res_blocks=1", "model.discriminator.width=8"]}
+SMALL = {
+    "stargan": ["model.generator.width=8", "model.generator.res_blocks=1", "model.discriminator.width=8"],
+    "biggan": ["model.generator.width=4", "model.discriminator.width=4"],
+}
 FAST = ["trainer.steps=1", "trainer.batch_size=8", "trainer.num_samples=8", "trainer.log_every=1", "trainer.eval_every=0"]
 
 

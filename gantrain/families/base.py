@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator, Optional, Union
+from typing import Callable, Iterable, Iterator, Optional, Union
 
 import torch
 import torch.distributed as dist
@@ -134,10 +134,13 @@ class Family(nn.Module):
 
 
 @contextmanager
-def frozen(module: nn.Module):
-    """Build the graph without weight gradients for ``module`` (its inputs still get theirs)."""
+def frozen(module: nn.Module, keep: Iterable[nn.Parameter] = ()):
+    """Build the graph without weight gradients for ``module`` (its inputs still get theirs), except for the
+    parameters in ``keep`` (e.g. InfoGAN's Q head, which the generator's phase updates)."""
     flags = [p.requires_grad for p in module.parameters()]
-    module.requires_grad_(False)
+    kept = {id(p) for p in keep}
+    for p in module.parameters():
+        p.requires_grad_(p.requires_grad and id(p) in kept)
     try:
         yield module
     finally:

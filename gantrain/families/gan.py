@@ -116,8 +116,15 @@ class GANFamily(Family):
             z = torch.cat([F.one_hot(code, k).to(z.dtype), z], dim=1)
         return z
 
-    def _fake(self, n: int, condition) -> Tensor:
-        return self.networks["generator"](self.sample_latent(n), condition)
+    def _fake(self, n: int, condition) -> tuple[Tensor, Tensor]:
+        """n generated samples and the latents they came from."""
+        z = self.sample_latent(n)
+        return self.networks["generator"](z, condition), z
+
+    def information_loss(self, codes: dict[str, Tensor], z: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """The term a discriminator's ``codes`` (Q's estimates of the latent codes of fake samples drawn from z)
+        add to both losses, and its logged parts: InfoGAN's (gantrain/families/infogan.py)."""
+        raise ValueError(f"{self.name}'s discriminator predicts latent codes, which only model=infogan uses")
 
     def loss(self, phase: str, batch: dict, step: int) -> tuple[Tensor, dict[str, Tensor]]:
         real = batch["image"]
@@ -128,7 +135,8 @@ class GANFamily(Family):
 
     def _discriminator_loss(self, real, condition, step):
         with torch.no_grad():
-            fake = self._pack(self._fake(len(real), condition))
+            fake, z = self._fake(len(real), condition)
+            fake = self._pack(fake)
         real = self._pack(real)
         if any(reg.needs_real_gradients(step) for reg in self.regularizers.values()):
             real = real.detach().requires_grad_(True)  # R1 differentiates this forward pass (no second one)
@@ -141,6 +149,10 @@ class GANFamily(Family):
             classification = F.cross_entropy(on_real.classes, condition) + F.cross_entropy(on_fake.classes, condition)
             logs["loss/D_class"] = classification.detach()
             loss = loss + self.aux_weight * classification
+        if on_fake.codes is not None:
+            information, terms = self.information_loss(on_fake.codes, z)
+            logs.update(terms)
+            loss = loss + information
         for name, reg in self.regularizers.items():
             penalty = reg.discriminator_penalty(lambda x: self._discriminate(x, condition).adversarial, real, fake, step, d_real)
             if penalty is not None:
@@ -149,8 +161,10 @@ class GANFamily(Family):
         return loss, logs
 
     def _generator_loss(self, real, condition, step):
-        with frozen(self.networks["discriminator"]):
-            fake = self._pack(self._fake(len(real), condition))
+        # D's weights get no gradient here, except those this phase also updates (InfoGAN's Q head)
+        with frozen(self.networks["discriminator"], keep=self.parameters_of(self.phase("generator"))):
+            fake, z = self._fake(len(real), condition)
+            fake = self._pack(fake)
             on_fake = self._discriminate(fake, condition)
             with torch.no_grad():
                 d_real = self._discriminate(self._pack(real), condition).adversarial if self.adversarial_loss.generator_uses_real else None
@@ -160,6 +174,9 @@ class GANFamily(Family):
             classification = F.cross_entropy(on_fake.classes, condition)
             logs["loss/G_class"] = classification.detach()
             loss = loss + self.aux_weight * classification
+        if on_fake.codes is not None:
+            information, _ = self.information_loss(on_fake.codes, z)
+            loss = loss + information
         for name, reg in self.regularizers.items():
             penalties = [p for g in self.with_role("generator") if (p := reg.generator_penalty(g, step)) is not None]
             if penalties:

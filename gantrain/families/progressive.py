@@ -106,9 +106,10 @@ class ProgressiveGAN(GANFamily):
             x = torch.lerp(F.interpolate(F.avg_pool2d(x, 2), scale_factor=2, mode="nearest"), x, alpha)
         return x
 
-    def _fake(self, n: int, condition) -> Tensor:
+    def _fake(self, n: int, condition) -> tuple[Tensor, Tensor]:
         level, alpha = self._stage
-        return self.networks["generator"](self.sample_latent(n), level=level, alpha=alpha)
+        z = self.sample_latent(n)
+        return self.networks["generator"](z, level=level, alpha=alpha), z
 
     def _discriminate(self, x: Tensor, condition) -> DiscriminatorOutput:
         return DiscriminatorOutput(self.networks["discriminator"](x, alpha=self._stage[1]))

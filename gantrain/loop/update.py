@@ -90,14 +90,15 @@ class Updater:
                 x.load_state_dict(state[name][p])
 
 
-def ema_with_warmup(decay: float):
+def ema_with_warmup(decay: float, start: int = 0):
     """EMA update with the decay min(decay, (1 + n) / (10 + n)) after n updates (the warm-up of TensorFlow's
     ExponentialMovingAverage with num_updates), so early averages do not cling to the initial weights.
-    Computed on the device: no host sync per update."""
+    ``start`` > 0 (BigGAN's ``ema_start``): the average is a copy of the network for its first ``start`` updates,
+    and the warm-up counts n from there. Computed on the device: no host sync per update."""
 
     def average(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged: torch.Tensor) -> None:
-        n = num_averaged.float()
-        weight = 1.0 - torch.clamp((1.0 + n) / (10.0 + n), max=decay)
+        n = num_averaged.float() - start
+        weight = torch.where(n < 0, 1.0, 1.0 - torch.clamp((1.0 + n) / (10.0 + n), max=decay))
         for a, c in zip(averaged, current):
             if a.is_floating_point():
                 a.lerp_(c, weight.to(a.dtype))

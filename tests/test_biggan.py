@@ -1,0 +1,189 @@
+"""BigGAN (Brock et al. 2019): conditional batch norm, hierarchical z, self-attention, the projection
+discriminator, the official parameter counts, orthogonal regularization, truncated sampling and the EMA's
+start step."""
+
+import math
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from torch import nn
+from torch.optim.swa_utils import AveragedModel
+
+from gantrain.families.biggan import truncated_normal
+from gantrain.loop.update import ema_with_warmup
+from gantrain.models.biggan import ConditionalBatchNorm, Discriminator, Generator, SelfAttention
+from gantrain.regularizers import Orthogonal, SpectralNorm
+
+SMALL = dict(width=8, max_width=32, attention=8)
+
+
+def test_conditional_batch_norm_with_zero_linear_layers_is_plain_batch_norm():
+    cbn, bn = ConditionalBatchNorm(6, 10), nn.BatchNorm2d(6)
+    nn.init.zeros_(cbn.gain.weight)
+    nn.init.zeros_(cbn.bias.weight)
+    x, y = torch.randn(8, 6, 5, 5) * 3 + 1, torch.randn(8, 10)
+    assert torch.allclose(cbn(x, y), bn(x), atol=1e-6)
+    nn.init.normal_(cbn.gain.weight)  # and otherwise the gain is 1 + linear(y)
+    assert torch.allclose(cbn(x, y), bn(x) * (1 + cbn.gain(y))[:, :, None, None], atol=1e-5)
+
+
+def test_self_attention_with_gamma_zero_is_the_identity():
+    attention, x = SelfAttention(16), torch.randn(2, 16, 8, 8)
+    assert torch.equal(attention(x), x)
+    with torch.no_grad():
+        attention.gamma.fill_(0.5)
+    assert not torch.allclose(attention(x), x)
+
+
+def test_d_depends_on_the_class_only_through_the_projection_term():
+    torch.manual_seed(0)
+    d = Discriminator(1, 16, 10, **SMALL)
+    x = torch.randn(6, 1, 16, 16)
+    y1, y2 = torch.tensor([0, 1, 2, 3, 4, 5]), torch.tensor([9, 8, 7, 6, 5, 4])
+    h = d.features(x)
+    difference = d(x, y1) - d(x, y2)
+    assert torch.allclose(difference, ((d.embed(y1) - d.embed(y2)) * h).sum(1), atol=1e-5)
+    assert torch.allclose(d(x, y1) - (d.embed(y1) * h).sum(1), d.linear(h).flatten(), atol=1e-5)
+
+
+def test_each_block_gets_its_own_chunk_of_z_beside_the_shared_embedding():
+    torch.manual_seed(0)
+    g = Generator(12, 1, 16, 10, **SMALL).eval()  # 2 blocks: 3 chunks of 4
+    seen = []
+    g.blocks[0].register_forward_hook(lambda module, args, out: seen.append(out))
+    z, y = torch.randn(3, 12), torch.tensor([1, 2, 3])
+    g(z, y)
+    z2 = z.clone()
+    z2[:, 8:] += 1.0  # the last block's chunk
+    g(z2, y)
+    assert torch.equal(seen[0], seen[1])
+    z3 = z.clone()
+    z3[:, 4:8] += 1.0  # the first block's chunk
+    g(z3, y)
+    assert not torch.allclose(seen[0], seen[2])
+    with pytest.raises(ValueError, match="multiple of 3"):
+        Generator(10, 1, 16, 10)
+
+
+def test_the_128_model_has_the_official_parameter_counts():
+    """The 128×128 ImageNet model (ch 96, attention at 64, dim_z 120, shared embedding 128): G 70,433,988 and D
+    87,982,370 parameters, the counts google/compare_gan's BigGAN test asserts (its D count is also
+    BigGAN-PyTorch's)."""
+    with torch.device("meta"):
+        g = Generator(120, 3, 128, 1000, width=96, max_width=1536, embed_dim=128, attention=64)
+        d = Discriminator(3, 128, 1000, width=96, max_width=1536, attention=64)
+    assert sum(p.numel() for p in g.parameters()) == 70_433_988
+    assert sum(p.numel() for p in d.parameters()) == 87_982_370
+
+
+def _generator_with(weight: torch.Tensor) -> nn.Module:
+    g = nn.Sequential(nn.Linear(weight.shape[1], weight.shape[0], bias=False))
+    with torch.no_grad():
+        g[0].weight.copy_(weight)
+    return g
+
+
+def test_the_orthogonal_penalty_and_its_gradient_vanish_for_orthonormal_rows():
+    q, _ = torch.linalg.qr(torch.randn(6, 4, dtype=torch.float64))
+    g = _generator_with(q.T.float())  # 4 orthonormal rows (filters) of 6 inputs
+    penalty = Orthogonal(1e-4).generator_penalty(g, 0)
+    penalty.backward()
+    assert penalty.item() == pytest.approx(0.0, abs=1e-15)
+    assert g[0].weight.grad.abs().max().item() < 1e-10
+    # elsewhere the gradient is 4β(FFᵀ ⊙ (1 − I))F, twice what the official code adds
+    f = torch.randn(4, 6)
+    g = _generator_with(f)
+    Orthogonal(1e-4).generator_penalty(g, 0).backward()
+    gram = f @ f.T
+    assert torch.allclose(g[0].weight.grad, 4e-4 * (gram - torch.diag(gram.diagonal())) @ f, atol=1e-7)
+
+
+def test_a_spectrally_normalized_layer_is_penalized_on_its_raw_weight():
+    f = torch.randn(4, 6)
+    g = _generator_with(f)
+    SpectralNorm(generator=True).setup({"generator": g})
+    gram = f @ f.T
+    expected = 1e-4 * (gram - torch.diag(gram.diagonal())).pow(2).sum()
+    assert Orthogonal(1e-4).generator_penalty(g, 0).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_truncated_samples_lie_within_tau_and_are_resampled_not_clamped():
+    tau = 1.0
+    z = truncated_normal((200_000,), tau, torch.Generator().manual_seed(0))
+    assert z.abs().max() <= tau
+    assert (z.abs() > 0.999).float().mean() < 0.002  # a clamp would pile 32 % of the mass on ±τ
+    phi, mass = math.exp(-0.5 * tau**2) / math.sqrt(2 * math.pi), math.erf(tau / math.sqrt(2))
+    assert z.var().item() == pytest.approx(1 - 2 * tau * phi / mass, abs=0.005)  # the truncated normal's variance
+
+
+def test_the_family_samples_and_previews_at_its_truncations(compose):
+    cfg = compose(["model=biggan", "model.truncation=0.5", "model.generator.width=4", "model.discriminator.width=4"])
+    family = instantiate(cfg.model)
+    inputs = family.fixed_inputs(20, torch.Generator().manual_seed(0))
+    assert inputs["z"].abs().max() <= 0.5 and torch.equal(inputs["label"], torch.arange(20) % 10)
+    rows = []
+    family.previews(lambda z, y: rows.append((z, y)) or torch.zeros(len(z), 1, 16, 16), inputs, {})
+    assert all(z.abs().max().item() <= tau for (z, _), tau in zip(rows, family.preview_truncations))
+    assert len(rows) == len(family.preview_truncations) and all(len(z) == len(rows) for z, _ in rows)
+
+
+def _ema_trajectory(decay: float, start: int, values: list[float]) -> list[float]:
+    p = nn.Parameter(torch.zeros((), dtype=torch.float64))
+    ema = AveragedModel(nn.ParameterList([p]), multi_avg_fn=ema_with_warmup(decay, start), use_buffers=True)
+    out = []
+    for v in values:
+        with torch.no_grad():
+            p.fill_(v)
+        ema.update_parameters(nn.ParameterList([p]))
+        out.append(ema.module[0].item())
+    return out
+
+
+def test_the_ema_copies_the_network_before_its_start_step_then_follows_its_closed_form():
+    values = [float(v) for v in torch.randn(12, generator=torch.Generator().manual_seed(0))]
+    decay, start = 0.5, 4
+    trajectory = _ema_trajectory(decay, start, values)
+    assert trajectory[:start] == values[:start]  # the source itself for the first `start` steps
+    average = values[start - 1]
+    for step in range(start, len(values)):  # then n = 0, 1, … updates since the start
+        n = step - start
+        beta = min(decay, (1 + n) / (10 + n))
+        average = beta * average + (1 - beta) * values[step]
+        assert trajectory[step] == pytest.approx(average, rel=1e-6)  # the weight is computed in float32
+    assert _ema_trajectory(decay, 0, values)[1] == pytest.approx(min(decay, 2 / 11) * values[0] + (1 - min(decay, 2 / 11)) * values[1])
+
+
+def test_biggan_trains_from_its_config_with_two_d_steps_and_its_optimizers(compose, quick, tmp_path):
+    from gantrain.cli import train
+
+    cfg = compose(["model=biggan", "model.generator.width=4", "model.discriminator.width=4", *quick])
+    assert cfg.trainer.d_steps == 2 and cfg.loss._target_.endswith("hinge")
+    assert cfg.optimizer.lr_g == 5e-5 and cfg.optimizer.lr_d == 2e-4 and list(cfg.optimizer.betas) == [0.0, 0.999]
+    assert cfg.regularizer.spectral_norm.generator and cfg.regularizer.orthogonal.weight == 1e-4
+    logs = train(cfg, tmp_path)
+    assert "penalty/orthogonal" in logs and math.isfinite(logs["loss/D"])
+    sagan = compose(["experiment=biggan_sagan"])
+    assert (sagan.optimizer.lr_g, sagan.optimizer.lr_d, sagan.trainer.d_steps) == (1e-4, 4e-4, 1)
+
+
+def test_the_trainer_keeps_its_ema_a_copy_of_g_until_trainer_ema_start(compose, quick, tmp_path):
+    from gantrain.cli import train
+
+    cfg = compose(
+        ["model=dcgan", "model.generator.width=4", "model.discriminator.width=4", "trainer.ema=0.9", "trainer.ema_start=5", *quick]
+    )
+    state_dir = tmp_path / "run"
+    train(cfg, state_dir)
+    state = torch.load(state_dir / "checkpoints" / "last.pt", weights_only=False)
+    ema = {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
+    generator = {k.removeprefix("networks.generator."): v for k, v in state["networks"].items() if k.startswith("networks.generator.")}
+    assert all(torch.equal(ema[k], v) for k, v in generator.items())  # 2 steps < ema_start
+
+
+def test_a_negative_ema_start_is_refused_in_one_line():
+    from gantrain.errors import ConfigError
+    from gantrain.settings import TrainerSettings
+
+    with pytest.raises(ConfigError, match=r"^trainer.ema_start=-1 must be a non-negative integer"):
+        TrainerSettings(ema_start=-1)
