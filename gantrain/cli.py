@@ -284,7 +284,8 @@ def train(
         log.info("resumed %s at step %d", run_dir, trainer.step)
     log.info("run dir %s: %s on %s, %d steps, device %s", run_dir, cfg.model.name, cfg.dataset.name, cfg.trainer.steps, device)
     results = trainer.fit()
-    hparams.log(trainer.writer, hparams.of_run(cfg, run_dir, overrides), results, trainer.step)
+    if distributed.is_main():  # the one writer of the run
+        hparams.log(trainer.writer, hparams.of_run(cfg, run_dir, overrides), results, trainer.step)
     if best_metric in results:
         results["objective"] = results[best_metric]
     return results

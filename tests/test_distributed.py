@@ -117,6 +117,7 @@ def test_a_two_process_run_writes_one_run_dir_with_one_event_file(mlp_runs):
         ".hydra/config.yaml",
         ".hydra/hydra.yaml",
         ".hydra/overrides.yaml",
+        "checkpoints/best.pt",
         "checkpoints/last.pt",
         "gantrain.log",
         "samples/step_0000006.png",
