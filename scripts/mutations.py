@@ -554,4 +554,12 @@ MUTATIONS = [
         old="scores = paired_scores(samples, target[: len(samples)].to(samples.dtype),",
         new="scores = paired_scores(samples, target[: len(samples)].roll(1, 0).to(samples.dtype),",
     ),
+    Mutation(
+        name="lapgan_level_makes_the_image_not_the_residual",
+        description="LAPGAN's G_k output is taken as the level's image instead of a residual added to u(I_{k-1})",
+        file="gantrain/models/lapgan.py",
+        tests=["tests/test_lapgan.py::test_cascade_with_zero_residual_generators_returns_the_upsampled_base_sample"],
+        old="        return up + self.residuals[level - 1](up, noise)",
+        new="        return self.residuals[level - 1](up, noise)",
+    ),
 ]
