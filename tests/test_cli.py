@@ -25,6 +25,7 @@ NEEDS = {
     "cyclegan": {"source"},
     "spade": {"segmentation"},
     "context_encoder": {"mask"},
+    "gan_int_cls": {"text"},
 }
 SMALL = {"stargan": ["model.generator.width=8", "model.generator.res_blocks=1", "model.discriminator.width=8"]}
 FAST = ["trainer.steps=1", "trainer.batch_size=8", "trainer.num_samples=8", "trainer.log_every=1", "trainer.eval_every=0"]
