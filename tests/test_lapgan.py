@@ -7,7 +7,7 @@ from gantrain.cli import build_family, train
 from gantrain.errors import ConfigError
 from gantrain.models.lapgan import gaussian_pyramid, laplacian_pyramid, level_sizes, reconstruct, upsample
 
-FAST = ["model=lapgan", "trainer.batch_size=8", "trainer.num_samples=9", "trainer.eval_every=0", "trainer.log_every=1"]
+FAST = ["model=lapgan", "model.base_size=4", "trainer.batch_size=8", "trainer.num_samples=9", "trainer.eval_every=0", "trainer.log_every=1"]
 
 
 def test_pyramid_reconstructs_the_image_exactly():
