@@ -562,4 +562,20 @@ MUTATIONS = [
         old="        return up + self.residuals[level - 1](up, noise)",
         new="        return self.residuals[level - 1](up, noise)",
     ),
+    Mutation(
+        name="gan_cls_terms_unweighted",
+        description="GAN-CLS's D adds the mismatched-text and generated-image terms at full weight, not ½ each",
+        file="gantrain/families/text2image.py",
+        tests=["tests/test_text2image.py::test_with_constant_d_outputs_the_d_loss_is_the_three_term_closed_form"],
+        old="                loss = 0.5 * self.adversarial_loss.discriminator(s_real, s_wrong) + 0.5 * loss",
+        new="                loss = self.adversarial_loss.discriminator(s_real, s_wrong) + loss",
+    ),
+    Mutation(
+        name="slant_measured_with_y_down",
+        description="the slant measure takes image rows as y (pointing down): right-leaning digits read as left-leaning",
+        file="gantrain/metrics/properties.py",
+        tests=["tests/test_properties.py::test_slant_is_zero_upright_positive_leaning_right_and_the_shear_angle"],
+        old="    ys = torch.arange(h, dtype=torch.float32).flip(0)[:, None].expand(h, w)",
+        new="    ys = torch.arange(h, dtype=torch.float32)[:, None].expand(h, w)",
+    ),
 ]

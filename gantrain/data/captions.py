@@ -70,8 +70,10 @@ def caption(label: int, values: Sequence[str], rng: random.Random) -> str:
 
 
 def prompt(label: int, value: str) -> str:
-    """The canonical caption of a (class, value) combination: "a thick seven"."""
-    return f"{article(value)} {value} {NUMBERS[label]}"
+    """The canonical caption of a (class, value) combination, with the value's first word: "a thick seven",
+    "a left-leaning three"."""
+    word = SYNONYMS[value][0]
+    return f"{article(word)} {word} {NUMBERS[label]}"
 
 
 def property_thresholds(images: Tensor, labels: Tensor, num_classes: int = 10) -> dict[str, Tensor]:
