@@ -39,7 +39,9 @@ def test_every_caption_names_its_class_and_uses_several_templates_and_synonyms(b
     texts = " ".join(fields["text"]).lower()
     assert all(any(word in texts for word in words) for words in SYNONYMS.values())
     assert len({t.lower().split()[0] for t in fields["text"]}) >= 4
-    assert prompt(7, "thick") == "a thick seven" and prompt(8, "upright") == "an upright eight" and prompt(3, "left") == "a left-leaning three"
+    assert (
+        prompt(7, "thick") == "a thick seven" and prompt(8, "upright") == "an upright eight" and prompt(3, "left") == "a left-leaning three"
+    )
 
 
 def test_unknown_held_out_combinations_are_refused():
