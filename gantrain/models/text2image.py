@@ -2,7 +2,8 @@
 
 ``CharCNNEncoder`` φ: a caption, as character indices (``encode_text``: lower-cased code points below 128, others
 one "unknown" index, padding 0), → a character embedding → two 1-D convolutions (ReLU) → max over positions → a
-linear map to ``embed_dim``. The paper pre-trains a char-CNN-RNN φ with a structured joint embedding of images and
+linear map to ``embed_dim``, scaled to norm √embed_dim (entries of unit scale, like z's: an encoder trained with D
+cannot then grow its outputs until G ignores z — unscaled, G collapsed to one image within 300 steps on digits). The paper pre-trains a char-CNN-RNN φ with a structured joint embedding of images and
 text and keeps it fixed; this one is small, needs no pre-training or extra data, and is trained with D (see
 gantrain/families/text2image.py).
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from gantrain.models import dcgan
@@ -51,7 +53,7 @@ class CharCNNEncoder(nn.Module):
 
     def forward(self, tokens: Tensor) -> Tensor:
         h = self.convs(self.chars(tokens).transpose(1, 2))
-        return self.out(h.max(dim=2).values)
+        return F.normalize(self.out(h.max(dim=2).values), dim=1) * self.embed_dim**0.5
 
 
 def _projection(text_dim: int, projection: int) -> nn.Module:
