@@ -2,8 +2,9 @@
 
 ``CharCNNEncoder`` φ: a caption, as character indices (``encode_text``: lower-cased code points below 128, others
 one "unknown" index, padding 0), → a character embedding → two 1-D convolutions (ReLU) → max over positions → a
-linear map to ``embed_dim``, scaled to norm √embed_dim (entries of unit scale, like z's: an encoder trained with D
-cannot then grow its outputs until G ignores z — unscaled, G collapsed to one image within 300 steps on digits). The paper pre-trains a char-CNN-RNN φ with a structured joint embedding of images and
+linear map to ``embed_dim``, scaled to unit norm. Measured on captioned digits (25 CPU seconds): with embeddings of
+norm 16 (√embed_dim, or unscaled) G collapsed to one image whatever the caption and z, also with a frozen encoder
+and with D blind to the text; at norm 0.8 its samples were as diverse as with no text. The paper pre-trains a char-CNN-RNN φ with a structured joint embedding of images and
 text and keeps it fixed; this one is small, needs no pre-training or extra data, and is trained with D (see
 gantrain/families/text2image.py).
 
@@ -53,7 +54,7 @@ class CharCNNEncoder(nn.Module):
 
     def forward(self, tokens: Tensor) -> Tensor:
         h = self.convs(self.chars(tokens).transpose(1, 2))
-        return F.normalize(self.out(h.max(dim=2).values), dim=1) * self.embed_dim**0.5
+        return F.normalize(self.out(h.max(dim=2).values), dim=1)
 
 
 def _projection(text_dim: int, projection: int) -> nn.Module:
