@@ -12,7 +12,7 @@ time per 1,000 images (e.g. ``--methods dcgan ddpm vae --budget 150`` compares a
 the training split (1,437 images) scored as if generated — fewer samples than the methods' rows, which
 biases its FID upwards a little.
 
-Prints a markdown table and writes ``scripts/results/digits.{json,csv,png}`` (the PNG: 100 samples of each
+Prints a markdown table and writes ``scripts/results/<--name>.{json,csv,png}`` (default ``digits``) (the PNG: 100 samples of each
 method). Methods are config names, so any model that lands (ddpm, vae, stylegan, progan …) can be listed.
 
     python scripts/bench_digits.py [--methods dcgan mlp cgan acgan] [--budget 60] [--eval-samples 5000]
@@ -43,6 +43,8 @@ from gantrain.trainer import Trainer  # noqa: E402
 from gantrain.visualize import image_grid  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# methods trained on another dataset than digits (their rows score against that dataset's held-out split)
+DATASET_OF = {"gan_int_cls": "captioned_digits"}
 COLUMNS = ["FID", "IS", "KID", "precision", "recall", "density", "coverage", "class_KL", "class_accuracy"]
 
 
@@ -105,7 +107,7 @@ def train_for(method: str, args, evaluators: dict) -> tuple[dict, torch.Tensor]:
     cfg = compose(
         [
             f"model={method}",
-            "dataset=digits",
+            f"dataset={DATASET_OF.get(method, 'digits')}",
             f"trainer.device={args.device}",
             f"seed={args.seed}",
             "trainer.eval_every=0",
@@ -146,6 +148,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", nargs="*", default=[], help="extra config overrides for every method")
+    parser.add_argument("--name", default="digits", help="stem of the result files under scripts/results/")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -156,7 +159,7 @@ def main() -> None:
         row, previews[method] = train_for(method, args, evaluators)
         rows.append(row)
         print(f"{method}: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
-    evaluator = evaluators["digits"]
+    evaluator = evaluators.get("digits") or next(iter(evaluators.values()))
     floor = evaluator.evaluate(evaluator.bundle.train.tensors()["image"])
     rows.insert(
         0,
@@ -204,8 +207,8 @@ def main() -> None:
         "classifier_accuracy": accuracy,
         "overrides": args.set,
     }
-    (RESULTS / "digits.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
-    with open(RESULTS / "digits.csv", "w", newline="") as f:
+    (RESULTS / f"{args.name}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    with open(RESULTS / f"{args.name}.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=["method", "steps", "images_per_s", *COLUMNS, "sample_s_per_1000"])
         writer.writeheader()
         writer.writerows(rows)
@@ -216,8 +219,8 @@ def main() -> None:
         ax.set_title(f"{method}: {row['steps']} steps, FID {row['FID']:.1f}", fontsize=9)
         ax.axis("off")
     fig.tight_layout()
-    fig.savefig(RESULTS / "digits.png")
-    print(f"\nwrote {RESULTS / 'digits.json'}, digits.csv, digits.png")
+    fig.savefig(RESULTS / f"{args.name}.png")
+    print(f"\nwrote {RESULTS / args.name}.json, .csv and .png")
 
 
 if __name__ == "__main__":

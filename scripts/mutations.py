@@ -706,14 +706,6 @@ MUTATIONS = [
         old="            while (outside := z.abs() > tau).any():\n                z[outside] = torch.randn(int(outside.sum()), generator=generator)",
         new="            z = z.clamp(-tau, tau)",
     ),
-    Mutation(
-        name="slant_sign",
-        description="slant measured with rows pointing up: a right-leaning stroke reads as leaning left",
-        file="gantrain/explore/properties.py",
-        tests=["tests/test_explore.py::test_properties_of_drawn_strokes"],
-        old="    return -(m * dx * dy).sum((1, 2))",
-        new="    return (m * dx * dy).sum((1, 2))",
-    ),
     # ------------------------------------------------------------------ distributed data parallel (torchrun)
     Mutation(
         name="ddp_gradients_not_averaged",
@@ -798,5 +790,32 @@ MUTATIONS = [
         tests=["tests/test_biggan.py::test_d_depends_on_the_class_only_through_the_projection_term"],
         old="        return self.linear(h).flatten() + (self.embed(labels) * h).sum(1)",
         new="        return self.linear(h).flatten()",
+    ),
+    Mutation(
+        name="lapgan_level_makes_the_image_not_the_residual",
+        description="LAPGAN's G_k output is taken as the level's image instead of a residual added to u(I_{k-1})",
+        file="gantrain/models/lapgan.py",
+        tests=["tests/test_lapgan.py::test_cascade_with_zero_residual_generators_returns_the_upsampled_base_sample"],
+        old="        return up + self.residuals[level - 1](up, noise)",
+        new="        return self.residuals[level - 1](up, noise)",
+    ),
+    Mutation(
+        name="gan_cls_terms_unweighted",
+        description="GAN-CLS's D adds the mismatched-text and generated-image terms at full weight, not ½ each",
+        file="gantrain/families/text2image.py",
+        tests=["tests/test_text2image.py::test_with_constant_d_outputs_the_d_loss_is_the_three_term_closed_form"],
+        old="                loss = 0.5 * self.adversarial_loss.discriminator(s_real, s_wrong) + 0.5 * loss",
+        new="                loss = self.adversarial_loss.discriminator(s_real, s_wrong) + loss",
+    ),
+    Mutation(
+        name="slant_measured_with_y_down",
+        description="the slant measure takes image rows as y (pointing down): right-leaning digits read as left-leaning",
+        file="gantrain/metrics/properties.py",
+        tests=[
+            "tests/test_properties.py::test_slant_is_zero_upright_positive_leaning_right_and_the_shear",
+            "tests/test_explore.py::test_properties_of_drawn_strokes",
+        ],
+        old="    ys = torch.arange(h, dtype=m.dtype).flip(0)[:, None].expand(h, w)",
+        new="    ys = torch.arange(h, dtype=m.dtype)[:, None].expand(h, w)",
     ),
 ]

@@ -26,6 +26,7 @@ NEEDS = {
     "cyclegan": {"source"},
     "spade": {"segmentation"},
     "context_encoder": {"mask"},
+    "gan_int_cls": {"text"},
 }
 SMALL = {
     "stargan": ["model.generator.width=8", "model.generator.res_blocks=1", "model.discriminator.width=8"],

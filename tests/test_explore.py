@@ -16,9 +16,9 @@ from gantrain.explore.edit_tools import combine
 from gantrain.explore.maps import apply_map, fit_linear_map, r_squared
 from gantrain.explore.paths import interpolate, lerp, slerp, step_ratio
 from gantrain.explore.project import project
-from gantrain.explore.properties import brightness, slant, stroke_width
 from gantrain.explore.spaces import latent_space
 from gantrain.families.base import Family
+from gantrain.metrics.properties import brightness, slant, stroke_width
 from gantrain.validate import check_command_line
 
 from conftest import QUICK, compose_config

@@ -1,7 +1,7 @@
 """What the tools measure on images: the dataset classifier's features, class probabilities and verdicts
-(gantrain/metrics/classifier.py), and the property measures of ``properties``.
+(gantrain/metrics/classifier.py), and the property measures of gantrain/metrics/properties.py.
 
-Attribute names: a property (``brightness``, ``slant``, ``stroke_width``) or ``class_K``, the classifier's
+Attribute names: a property (``brightness``, ``slant``, ``stroke_width``, ``size``, ``height``) or ``class_K``, the classifier's
 probability of class K."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Optional, Sequence
 import torch
 
 from gantrain.errors import ConfigError
-from gantrain.explore.properties import PROPERTIES
 from gantrain.metrics.features import Extractor
+from gantrain.metrics.properties import MEASURES
 
 Tensor = torch.Tensor
 
@@ -28,7 +28,7 @@ class Measures:
 
     def check(self, name: str) -> None:
         """One ConfigError for an attribute that cannot be measured here."""
-        if name in PROPERTIES:
+        if name in MEASURES:
             return
         if name.startswith("class_") and name[6:].isdigit():
             if not self.classifies:
@@ -36,7 +36,7 @@ class Measures:
             if int(name[6:]) >= self.num_classes:
                 raise ConfigError(f"attribute {name}: the dataset has classes 0 to {self.num_classes - 1}")
             return
-        raise ConfigError(f"attribute {name!r}: use one of {', '.join(PROPERTIES)} or class_K (the classifier's probability of class K)")
+        raise ConfigError(f"attribute {name!r}: use one of {', '.join(MEASURES)} or class_K (the classifier's probability of class K)")
 
     def features(self, images: Tensor) -> Tensor:
         """The extractor's features, or the pixels without one."""
@@ -53,7 +53,7 @@ class Measures:
     def attributes(self, images: Tensor, names: Sequence[str]) -> dict[str, Tensor]:
         """{name: one value per image}."""
         probs = self.probabilities(images) if any(n.startswith("class_") for n in names) else None
-        return {n: probs[:, int(n[6:])] if n.startswith("class_") else PROPERTIES[n](images) for n in names}
+        return {n: probs[:, int(n[6:])] if n.startswith("class_") else MEASURES[n](images) for n in names}
 
     @staticmethod
     def labels(name: str, values: Tensor) -> Tensor:
