@@ -818,4 +818,23 @@ MUTATIONS = [
         old="    ys = torch.arange(h, dtype=m.dtype).flip(0)[:, None].expand(h, w)",
         new="    ys = torch.arange(h, dtype=m.dtype)[:, None].expand(h, w)",
     ),
+    Mutation(
+        name="minibatch_stddev_unbiased",
+        description="the written-out minibatch variance divides by g - 1 (unbiased) where torch.var(unbiased=False) divides by g",
+        file="gantrain/models/layers.py",
+        tests=[
+            "tests/test_remedies.py::test_minibatch_stddev_equals_torch_var_with_its_gradients_and_their_gradients",
+            "tests/test_remedies.py::test_minibatch_stddev_matches_its_closed_form",
+        ],
+        old="variance = (groups - groups.mean(dim=0)).square().mean(dim=0)",
+        new="variance = (groups - groups.mean(dim=0)).square().sum(dim=0) / max(g - 1, 1)",
+    ),
+    Mutation(
+        name="dcgan_tuning_for_every_dataset",
+        description="the DCGAN-on-digits tuning (D lr 2e-5, EMA, 2500 steps) applies to DCGAN on any dataset",
+        file="configs/train.yaml",
+        tests=["tests/test_tuning.py::test_any_other_combination_keeps_its_own_settings"],
+        old="optional tuning: ${model}_${loss}_${optimizer}_${dataset}",
+        new="optional tuning: ${model}_${loss}_${optimizer}_digits",
+    ),
 ]

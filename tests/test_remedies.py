@@ -155,6 +155,27 @@ def test_minibatch_stddev_matches_its_closed_form():
     assert collapsed[:, 3].abs().max() < 1e-3  # √1e-8: zero up to the layer's epsilon
 
 
+def test_minibatch_stddev_equals_torch_var_with_its_gradients_and_their_gradients():
+    """The layer's written-out variance (the fast form) gives torch.var's values, input gradients and the
+    second derivatives a gradient penalty backpropagates through."""
+
+    def with_torch_var(x, g=4):
+        groups = x.view(g, len(x) // g, *x.shape[1:])
+        std = (groups.var(dim=0, unbiased=False) + 1e-8).sqrt().flatten(1).mean(dim=1)
+        return torch.cat([x, std.repeat(g).view(len(x), 1, 1, 1).expand(len(x), 1, *x.shape[2:])], dim=1)
+
+    x = torch.randn(12, 5, 4, 4, requires_grad=True)
+    weights = torch.randn(12, 6, 4, 4)
+    results = []
+    for layer in (MinibatchStdDev(4), with_torch_var):
+        out = layer(x)
+        (grad,) = torch.autograd.grad((out * weights).sum(), x, create_graph=True)
+        (second,) = torch.autograd.grad(grad.square().sum(), x)
+        results.append((out, grad, second))
+    for fast, reference in zip(*results):
+        torch.testing.assert_close(fast, reference, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("option", [{}, {"minibatch_features": 4}, {"minibatch_stddev": 4}])
 def test_a_discriminators_decision_depends_on_the_batch_only_with_a_minibatch_option(option):
     d = mlp.Discriminator((2,), hidden=[16, 16], pieces=1, **option)

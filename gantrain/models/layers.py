@@ -79,7 +79,10 @@ class MinibatchStdDev(nn.Module):
         n = x.shape[0]
         g = math.gcd(self.group_size, n)
         groups = x.float().view(g, n // g, *x.shape[1:])  # sample i is in group i % (n // g)
-        std = (groups.var(dim=0, unbiased=False) + 1e-8).sqrt().flatten(1).mean(dim=1)  # one per group
+        # the biased variance over the group, written out: torch.var's reduction over the outer dimension is
+        # several times slower on CPUs, forward and (double) backward, than these elementwise operations
+        variance = (groups - groups.mean(dim=0)).square().mean(dim=0)
+        std = (variance + 1e-8).sqrt().flatten(1).mean(dim=1)  # one per group
         extra = std.repeat(g).to(x.dtype).view(n, 1, *([1] * (x.dim() - 2))).expand(n, 1, *x.shape[2:])
         return torch.cat([x, extra], dim=1)
 
