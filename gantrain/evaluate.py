@@ -15,7 +15,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import torch
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -145,27 +145,39 @@ def parse_args(argv: Sequence[str]) -> tuple[str, dict, Optional[str]]:
     return str(mine["ckpt"]), overrides, None if out is None else str(out)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
-    """Exit codes: 0 done (also for ``--help``); 2 bad input; 1 a file could not be written (a full disk); 130 Ctrl-C."""
+def run_command(name: str, argv: Optional[Sequence[str]], usage: str, work: Callable[[list[str]], None], interrupted: str) -> None:
+    """The frame of the checkpoint commands (gantrain-eval, -translate, -generate, -explore): ``--help`` prints
+    ``usage``; ``work(argv)`` runs, and what stops it is one line on stderr — a ConfigError (exit 2), a file that
+    could not be written (exit 1), Ctrl-C (exit 130, with ``interrupted``: what was left)."""
     logging.basicConfig(level=logging.INFO, format="[%(name)s] %(message)s")
     argv = sys.argv[1:] if argv is None else list(argv)
     if {"-h", "--help"} & set(argv):
-        print(f"usage: gantrain-eval ckpt=<run dir or checkpoint file> [out=metrics.json] [key=value …]\n\n{__doc__.strip()}")
+        print(usage)
         return
     try:
-        ckpt, overrides, out = parse_args(argv)
-        record = evaluate_checkpoint(ckpt, overrides, out)
+        work(argv)
     except (ConfigError, checkpoint.WriteError) as err:
-        print(f"gantrain-eval: error: {err}", file=sys.stderr)
+        print(f"{name}: error: {err}", file=sys.stderr)
         sys.exit(2 if isinstance(err, ConfigError) else 1)
     except KeyboardInterrupt:
-        print("gantrain-eval: SIGINT received: stopped; no metrics written", file=sys.stderr)
+        print(f"{name}: SIGINT received: stopped; {interrupted}", file=sys.stderr)
         sys.exit(130)
+
+
+def _evaluate(argv: list[str]) -> None:
+    ckpt, overrides, out = parse_args(argv)
+    record = evaluate_checkpoint(ckpt, overrides, out)
     print(f"{record['model']} on {record['dataset']}, step {record['step']}, {record['num_samples']} samples from the {record['network']}")
     width = max(len(k) for k in record["metrics"])
     for k, v in record["metrics"].items():
         print(f"  {k:<{width}}  {v:.6g}")
     print(f"wrote {record['path']} ({record['seconds']} s)")
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Exit codes: 0 done (also for ``--help``); 2 bad input; 1 a file could not be written (a full disk); 130 Ctrl-C."""
+    usage = f"usage: gantrain-eval ckpt=<run dir or checkpoint file> [out=metrics.json] [key=value …]\n\n{__doc__.strip()}"
+    run_command("gantrain-eval", argv, usage, _evaluate, "no metrics written")
 
 
 if __name__ == "__main__":

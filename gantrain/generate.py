@@ -12,21 +12,18 @@ overwritten. ``seed=`` picks the latents; other ``key=value`` arguments override
 
 from __future__ import annotations
 
-import logging
 import re
-import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
 import torch
-from torchvision.utils import save_image
 
 from gantrain import checkpoint, validate
 from gantrain.cli import build_data, build_family, pick_device
 from gantrain.data import take
 from gantrain.errors import ConfigError
-from gantrain.evaluate import checkpoint_path, run_config, sampling_network, split_arguments
-from gantrain.visualize import image_grid
+from gantrain.evaluate import checkpoint_path, run_command, run_config, sampling_network, split_arguments
+from gantrain.visualize import Grid, render, save_picture
 
 USAGE = 'usage: gantrain-generate ckpt=<run dir or checkpoint> [prompt="a thick seven" | prompt=[…]] [n=16] [seed=0] [out=grid.png] [key=value …]'
 
@@ -61,20 +58,21 @@ def generate(ckpt: str, prompts: Optional[list[str]], n: int, seed: int, out: Op
     if prompts:
         if not hasattr(family, "prompt_inputs"):
             raise ConfigError(f"model={cfg.model.name} does not take prompts: leave prompt= out for its samples")
-        inputs, columns = family.prompt_inputs(prompts, n, generator), n
+        inputs = family.prompt_inputs(prompts, n, generator)
     else:
         try:
             inputs = family.fixed_inputs(n, generator)
         except ValueError:  # conditioned on data (captions, images): the held-out split's
             inputs = family.fixed_inputs(n, generator, take(build_data(cfg).heldout, n))
-        columns = family.preview_columns(inputs) or max(1, int(n**0.5))
     with torch.no_grad():
         inputs = {k: v.to(family.device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
         images = family.generate(inputs, network).float().cpu()
     if images.dim() != 4:
         raise ConfigError(f"model={cfg.model.name} makes points, not images: gantrain-generate writes image grids")
+    # a row per prompt, labelled; else the family's own layout (a labelled column per class), square by default
+    grid = Grid(images.unflatten(0, (len(prompts), n)), row_labels=prompts) if prompts else family.sample_preview(images, inputs)
     target.parent.mkdir(parents=True, exist_ok=True)
-    save_image(image_grid(images, columns), target)
+    save_picture(render(grid if isinstance(grid, Grid) else Grid.of(grid)), target)
     if prompts:
         target.with_suffix(".txt").write_text("".join(f"row {i + 1}: {p}\n" for i, p in enumerate(prompts)), encoding="utf-8")
     return {"path": str(target), "count": len(images), "network": which, "model": cfg.model.name}
@@ -97,23 +95,15 @@ def parse_args(argv: Sequence[str]) -> tuple[dict, dict]:
     return own, overrides
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
-    """Exit codes: 0 done (also for ``--help``); 2 bad input; 130 Ctrl-C."""
-    logging.basicConfig(level=logging.INFO, format="[%(name)s] %(message)s")
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if {"-h", "--help"} & set(argv):
-        print(f"{USAGE}\n\n{__doc__.strip()}")
-        return
-    try:
-        own, overrides = parse_args(argv)
-        done = generate(str(own["ckpt"]), own["prompt"], own["n"], own["seed"], own.get("out"), overrides)
-    except ConfigError as err:
-        print(f"gantrain-generate: error: {err}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("gantrain-generate: SIGINT received: stopped; nothing written", file=sys.stderr)
-        sys.exit(130)
+def _generate(argv: list[str]) -> None:
+    own, overrides = parse_args(argv)
+    done = generate(str(own["ckpt"]), own["prompt"], own["n"], own["seed"], own.get("out"), overrides)
     print(f"{done['model']}: wrote {done['count']} samples from the {done['network']} to {done['path']}")
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Exit codes: 0 done (also for ``--help``); 2 bad input; 1 a file could not be written; 130 Ctrl-C."""
+    run_command("gantrain-generate", argv, f"{USAGE}\n\n{__doc__.strip()}", _generate, "nothing written")
 
 
 if __name__ == "__main__":

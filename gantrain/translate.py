@@ -27,7 +27,7 @@ from gantrain.cli import build_family, pick_device
 from gantrain.data.images import EXTENSIONS, read_image
 from gantrain.data.segmentation import read_index_map
 from gantrain.errors import ConfigError
-from gantrain.evaluate import checkpoint_path, run_config, sampling_network, split_arguments
+from gantrain.evaluate import checkpoint_path, run_command, run_config, sampling_network, split_arguments
 
 log = logging.getLogger("gantrain.translate")
 USAGE = (
@@ -131,26 +131,18 @@ def parse_args(argv: Sequence[str]) -> tuple[dict, dict, dict]:
     return own, options, overrides
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
-    """Exit codes: 0 done (also for ``--help``); 2 bad input; 130 Ctrl-C."""
-    logging.basicConfig(level=logging.INFO, format="[%(name)s] %(message)s")
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if {"-h", "--help"} & set(argv):
-        print(f"{USAGE}\n\n{__doc__.strip()}")
-        return
-    try:
-        own, options, overrides = parse_args(argv)
-        done = translate_folder(str(own["ckpt"]), str(own["input"]), str(own["output"]), options, overrides, own.get("batch_size", 16))
-    except ConfigError as err:
-        print(f"gantrain-translate: error: {err}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("gantrain-translate: SIGINT received: stopped; the files written so far are complete", file=sys.stderr)
-        sys.exit(130)
+def _translate(argv: list[str]) -> None:
+    own, options, overrides = parse_args(argv)
+    done = translate_folder(str(own["ckpt"]), str(own["input"]), str(own["output"]), options, overrides, own.get("batch_size", 16))
     for line in done["skipped"]:
         print(f"gantrain-translate: skipped {line}", file=sys.stderr)
     print(f"{done['model']}: wrote {done['written']} image(s) to {done['output']} with the {done['network']}", end="")
     print(f"; {len(done['skipped'])} unreadable file(s) skipped" if done["skipped"] else "")
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Exit codes: 0 done (also for ``--help``); 2 bad input; 1 a file could not be written; 130 Ctrl-C."""
+    run_command("gantrain-translate", argv, f"{USAGE}\n\n{__doc__.strip()}", _translate, "the files written so far are complete")
 
 
 if __name__ == "__main__":

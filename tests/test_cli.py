@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from gantrain.cli import GROUPS, config_dir, train
+from gantrain.cli import config_dir, train
 from gantrain.errors import ConfigError
+from gantrain.resume import GROUPS
 
 ROOT = Path(__file__).resolve().parents[1]
 OPTIONS = {group: sorted(p.stem for p in (config_dir() / group).glob("*.yaml")) for group in GROUPS}

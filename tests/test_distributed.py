@@ -163,7 +163,7 @@ def test_sigterm_to_the_group_stops_both_ranks_with_one_checkpoint(tmp_path):
     assert len(stopped) == 1, stderr[-3000:]  # rank 0 reports
     state = checkpoint.load(run_dir / "checkpoints" / "last.pt")
     assert f"after step {state['step']} " in stopped[0] and state["step"] >= 3
-    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["last.pt"]
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["best.pt", "last.pt"]  # best: its evaluations
     assert len(list(run_dir.glob("*tfevents*"))) == 1
 
 

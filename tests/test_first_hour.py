@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -205,9 +206,11 @@ def test_help_explains_every_option_setting_and_command_in_lines_a_person_reads(
         assert [row[0] for row in rows] == options and all(len(row) == 2 and len(row[1]) > 10 for row in rows), group
     assert "\n  dcgan            DCGAN (Radford et al. 2016)" in text  # the first sentence of its YAML's comment
     settings = {line.split()[0]: line for line in text.splitlines() if line.startswith("  trainer.")}
+    tuned = OmegaConf.load(config_dir() / "tuning" / "dcgan_nonsaturating_adam_digits.yaml").trainer
     for f in fields(TrainerSettings):
         default = str(f.default).lower() if isinstance(f.default, bool) else f.default
         default = 100 if f.name == "num_samples" else default  # the digits' preview_samples
+        default = tuned.get(f.name, default)  # plain gantrain's tuning on top of the defaults
         row = settings[f"trainer.{f.name}={default}"]
         assert len(row.split(None, 1)) == 2, f.name  # with its meaning
     for key in ("eval.features=auto", "eval.num_samples=2000", "eval.inception_weights=null", "seed=0", "override_resume=false"):

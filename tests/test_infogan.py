@@ -96,9 +96,13 @@ def test_a_q_head_in_the_generator_phase_gets_the_gradient_of_minus_l_i(infogan)
 def test_previews_rows_are_categories_and_columns_sweep_one_code_over_minus_2_to_2(infogan):
     inputs = infogan.fixed_inputs(20, torch.Generator().manual_seed(0))
     assert torch.equal(inputs["z"][:, :10].argmax(1), torch.arange(20) % 10)
-    previews = infogan.previews(lambda z: z, inputs, {})  # a "network" that shows its latents
+    previews = infogan.previews(lambda z: z[:, None, None, :], inputs, {})  # a "network" that shows its latents
     assert set(previews) == {"continuous_0", "continuous_1"}
-    z = previews["continuous_1"].view(10, 10, -1)  # row, column
+    grid = previews["continuous_1"]
+    assert (
+        list(grid.row_labels) == [f"code {c}" for c in range(10)] and grid.column_labels[0] == "-2.0" and grid.column_labels[-1] == "+2.0"
+    )
+    z = grid.images.reshape(10, 10, -1)  # row, column
     assert torch.equal(z[..., :10].argmax(-1), torch.arange(10)[:, None].expand(10, 10))
     assert torch.allclose(z[..., 11], torch.linspace(-2, 2, 10).expand(10, 10))
     assert torch.equal(z[..., 10], torch.zeros(10, 10))

@@ -22,7 +22,6 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 from typing import Optional, Sequence
@@ -33,10 +32,10 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.types import ChoiceSweep, Sweep
 from omegaconf import DictConfig, OmegaConf
 
-from gantrain import checkpoint, validate
+from gantrain import validate
 from gantrain.cli import build_data, config_dir
 from gantrain.errors import ConfigError
-from gantrain.evaluate import load_run, run_folder, split_arguments
+from gantrain.evaluate import load_run, run_command, run_folder, split_arguments
 from gantrain.explore import edit_tools, space_tools
 from gantrain.explore.context import Context
 from gantrain.explore.measures import Measures
@@ -196,29 +195,22 @@ def scalars(node, prefix: str = "") -> dict:
     return {prefix[:-1]: node} if isinstance(node, (int, float)) and not isinstance(node, bool) else {}
 
 
+def _explore(argv: list[str]) -> None:
+    torch.set_grad_enabled(True)
+    runs = parse_args(argv)
+    if len(runs) > 1 and runs[0][2].get("out"):
+        raise ConfigError("a sweep writes one folder per run: leave explore.out unset")
+    for _, tool, settings, _ in runs:  # every run's settings checked before any work
+        explore_settings(tool, prefixed(settings))
+    for ckpt, tool, settings, overrides in runs:
+        report(explore(ckpt, tool, settings, overrides))
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """Exit codes: 0 done (also for ``--help``); 2 bad input or a model the tool cannot serve; 1 a file could not be
     written; 130 Ctrl-C."""
-    logging.basicConfig(level=logging.INFO, format="[%(name)s] %(message)s")
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if {"-h", "--help"} & set(argv):
-        print(f"{USAGE}\n\n{__doc__.strip()}\n\ntools: {', '.join(tool_names())}")
-        return
-    torch.set_grad_enabled(True)
-    try:
-        runs = parse_args(argv)
-        if len(runs) > 1 and runs[0][2].get("out"):
-            raise ConfigError("a sweep writes one folder per run: leave explore.out unset")
-        for _, tool, settings, _ in runs:  # every run's settings checked before any work
-            explore_settings(tool, prefixed(settings))
-        for ckpt, tool, settings, overrides in runs:
-            report(explore(ckpt, tool, settings, overrides))
-    except (ConfigError, checkpoint.WriteError) as err:
-        print(f"gantrain-explore: error: {err}", file=sys.stderr)
-        sys.exit(2 if isinstance(err, ConfigError) else 1)
-    except KeyboardInterrupt:
-        print("gantrain-explore: SIGINT received: stopped; no explore.json written", file=sys.stderr)
-        sys.exit(130)
+    usage = f"{USAGE}\n\n{__doc__.strip()}\n\ntools: {', '.join(tool_names())}"
+    run_command("gantrain-explore", argv, usage, _explore, "no explore.json written")
 
 
 def report(record: dict) -> None:

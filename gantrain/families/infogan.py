@@ -26,7 +26,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from gantrain.families.base import Phase
+from gantrain.families.base import Grid, Phase
 from gantrain.families.gan import GANFamily
 
 Tensor = torch.Tensor
@@ -104,10 +104,11 @@ class InfoGAN(GANFamily):
         """The prior's latents with balanced categories (sample i shows category i mod K)."""
         return {"z": self.with_codes(self.sample_latent(n, generator), torch.arange(n) % self.categories)}
 
-    def preview_columns(self, inputs: dict) -> Optional[int]:
-        return self.categories
+    def sample_preview(self, samples: Tensor, inputs: dict) -> Grid:
+        """One labelled column per value of the categorical code (sample i has code i mod K)."""
+        return Grid.of(samples, self.categories, [f"code {c}" for c in range(self.categories)])
 
-    def previews(self, network, inputs: dict, heldout: dict) -> dict[str, Tensor]:
+    def previews(self, network, inputs: dict, heldout: dict) -> dict[str, Grid]:
         k = self.categories
         sweep = torch.linspace(-2.0, 2.0, k, device=inputs["z"].device)
         base = inputs["z"][:1].expand(k * k, -1)  # one noise for the whole grid
@@ -116,5 +117,6 @@ class InfoGAN(GANFamily):
         for j in range(self.continuous_codes):
             continuous = torch.zeros(k * k, self.continuous_codes, device=base.device)
             continuous[:, j] = sweep.repeat(k)
-            out[f"continuous_{j}"] = network(self.with_codes(base, categories, continuous))
+            images = network(self.with_codes(base, categories, continuous)).unflatten(0, (k, k))
+            out[f"continuous_{j}"] = Grid(images, [f"{v:+.1f}" for v in sweep.tolist()], [f"code {c}" for c in range(k)])
         return out

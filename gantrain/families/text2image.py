@@ -127,8 +127,9 @@ class TextToImageGAN(Family):
         """The class each caption names, where the data has classes (scored as ``class_accuracy``)."""
         return {"label": inputs["label"]} if "label" in inputs else {}
 
-    def preview_columns(self, inputs: dict) -> Optional[int]:
-        return None
+    def sample_preview(self, samples: Tensor, inputs: dict) -> Tensor:
+        """A square grid: the held-out captions' classes come in no column order."""
+        return samples
 
     def generate(self, inputs: dict, network: Optional[nn.Module] = None) -> Tensor:
         return self.sampling_network(network)(inputs["z"], self.embed(inputs["tokens"]))
