@@ -243,3 +243,21 @@ def test_a_non_finite_loss_or_a_signal_on_another_rank_stops_this_one(monkeypatc
     assert not skip.admit(8, "generator", finite, {"loss/G": finite}) and skip.skipped == 1
     signals = StopSignals()
     assert signals.received is None and signals.agreed() == signal.SIGTERM == signals.received
+
+
+def test_a_signal_that_arrives_during_the_all_reduce_stops_the_next_step(monkeypatch):
+    """A rank spends much of a step inside all-reduces, and a Python signal handler runs when one returns: a signal
+    handled during the vote of one step must stop the run at the next, not be erased by that step's "go on"."""
+    from gantrain.loop import distributed
+    from gantrain.loop.guards import StopSignals
+
+    signals = StopSignals()
+
+    def vote_while_the_handler_runs(value, op="max"):
+        signals.received = signal.SIGTERM  # what request_stop does when the signal lands now
+        return value  # this step's vote was taken before: go on
+
+    monkeypatch.setattr(distributed, "agree", vote_while_the_handler_runs)
+    assert signals.agreed() is None and signals.received == signal.SIGTERM
+    monkeypatch.setattr(distributed, "agree", lambda value, op="max": value)
+    assert signals.agreed() == signal.SIGTERM

@@ -96,9 +96,12 @@ class StopSignals:
 
     def agreed(self) -> Optional[int]:
         """The signal that stops the run, taken by all ranks together: one rank's signal stops every rank at
-        the same step (None: go on)."""
-        self.received = distributed.agree(self.received or 0) or None
-        return self.received
+        the same step (None: go on). A signal whose handler runs during the all-reduce (where a rank spends much
+        of its time) is kept for the next step, never overwritten by this step's decision."""
+        decided = distributed.agree(self.received or 0) or None
+        if decided is not None:
+            self.received = decided
+        return decided
 
     @contextmanager
     def active(self):
