@@ -837,4 +837,12 @@ MUTATIONS = [
         old="optional tuning: ${model}_${loss}_${optimizer}_${dataset}",
         new="optional tuning: ${model}_${loss}_${optimizer}_digits",
     ),
+    Mutation(
+        name="stop_vote_erases_a_pending_signal",
+        description="a stop signal handled during the all-reduce of the stop vote is overwritten by that step's 'go on'",
+        file="gantrain/loop/guards.py",
+        tests=["tests/test_distributed.py::test_a_signal_that_arrives_during_the_all_reduce_stops_the_next_step"],
+        old="        if decided is not None:\n            self.received = decided",
+        new="        self.received = decided",
+    ),
 ]
