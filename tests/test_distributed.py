@@ -141,7 +141,6 @@ def test_two_processes_train_as_one_with_the_same_global_batch_dcgan(tmp_path):
     assert_close(weights(tmp_path / "one"), weights(tmp_path / "two"))
 
 
-@pytest.mark.slow  # about 1 run in 8 the workers ignore torchrun's forwarded SIGTERM until it kills them (unexplained)
 def test_sigterm_to_the_group_stops_both_ranks_with_one_checkpoint(tmp_path):
     """SIGTERM to every process of the group (as a cluster's preemption sends it; torchrun forwards it once more
     to each worker) stops both ranks after the same step, with one checkpoint of that step."""
