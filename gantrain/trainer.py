@@ -35,7 +35,8 @@ class Trainer:
 
     After the first step and every ``log_every`` steps it logs the mean of each logged term since the last log,
     the gradient norms of the last step, learning rates and images/s to TensorBoard and the log (a short line on
-    the console, gantrain/loop/console.py); every ``sample_every`` steps it saves previews made from fixed inputs (``family.fixed_inputs`` of the fixed ``heldout`` batch); every ``eval_every`` steps
+    the console, gantrain/loop/console.py); every ``sample_every`` steps it saves previews made from fixed inputs
+    (``family.fixed_inputs`` of the fixed ``heldout`` batch); every ``eval_every`` steps
     (and at the end) ``evaluator`` scores samples of the sampling network (EMA copy if any) and the checkpoint
     with the best ``best_metric`` so far is kept as ``checkpoints/best.pt``; every ``checkpoint_every`` steps
     (and at the end) it writes ``checkpoints/last.pt``. ``evaluator`` provides ``sample(family, network)``,
@@ -142,21 +143,20 @@ class Trainer:
             self.signals.active(),
         ):
             while self.step < s.steps:
-                scalars.add(self.train_step(measure=(self.step + 1) % s.log_every == 0 or self.step == 0))
+                scalars.add(self.train_step(measure=self._logs_at(self.step + 1)))
                 images += batch_images
                 bar.update(1)
                 stop = self.signals.agreed() is not None
                 due = {
                     name: self.step % every == 0 or self.step == s.steps
                     for name, every in (
-                        ("log", s.log_every),
                         ("sample", s.sample_every),
                         ("eval", self.eval_every),
                         ("save", s.checkpoint_every),
                     )
                     if every
                 }
-                due["log"] |= self.step == 1  # the first step too: a run shows its losses and speed at once
+                due["log"] = self._logs_at(self.step) or self.step == s.steps
                 if self.guard.pending and (stop or any(due.values()) or len(self.guard.pending) >= 1024):
                     self.guard.check(self.last_checkpoint)  # before anything logs, evaluates or saves these weights
                 if due["log"]:
@@ -176,6 +176,11 @@ class Trainer:
                     raise Interrupted(self.signals.received, self.step, path)
         self.writer.flush()
         return {**self.last_logs, **self.last_metrics}
+
+    def _logs_at(self, step: int) -> bool:
+        """Whether step ``step`` (counted from 1) logs its terms and measures its gradient norms: every
+        ``log_every`` steps, and the first step too, so a run shows its losses and speed at once."""
+        return step == 1 or step % self.settings.log_every == 0
 
     def _log_scalars(self, means: dict[str, float], images_per_s: float, steps_per_s: float) -> None:
         means.update({"speed/images_per_s": images_per_s, "speed/steps_per_s": steps_per_s})

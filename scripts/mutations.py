@@ -644,8 +644,8 @@ MUTATIONS = [
         tests=[
             "tests/test_first_hour.py::test_a_run_shorter_than_log_every_shows_short_lines_on_the_console_and_every_key_in_the_log_file"
         ],
-        old='                due["log"] |= self.step == 1',
-        new='                due["log"] |= False',
+        old="        return step == 1 or step % self.settings.log_every == 0",
+        new="        return step % self.settings.log_every == 0",
     ),
     Mutation(
         name="unlabelled_folder_evaluated_with_the_classifier",
