@@ -229,7 +229,9 @@ class Orthogonal(Regularizer):
     generator's linear/conv weights, W the matrix whose columns are a layer's filters (one per output unit);
     β = 1e-4. It pushes the filters toward orthogonality without constraining their norms. A spectrally
     normalized layer is penalized on its raw weight (``parametrizations.weight.original``), the parameter the
-    official code's ``ortho`` acts on. Its gradient with respect to the filters F = Wᵀ (one per row) is
+    official code's ``ortho`` acts on. Computed as ‖FFᵀ‖²_F − Σ_i ‖f_i‖⁴ with ‖FFᵀ‖_F = ‖FᵀF‖_F, from
+    the smaller of the two Gram matrices (G's first linear layer has 16·ch filters of one z chunk each), in
+    float64 against the cancellation. Its gradient with respect to the filters F = Wᵀ (one per row) is
     4β(FFᵀ ⊙ (1 − I))F; the official code adds 2β(FFᵀ ⊙ (1 − I))F, half of it (β/2 of this penalty)."""
 
     def __init__(self, weight: float = 1e-4):
@@ -248,7 +250,7 @@ class Orthogonal(Regularizer):
                 w = module.parametrizations.weight.original if parametrize.is_parametrized(module, "weight") else module.weight
                 if isinstance(module, nn.modules.conv._ConvTransposeNd):  # stored as (in, out, …)
                     w = w.transpose(0, 1)
-                filters = w.flatten(1)  # one row per filter: filters @ filters.T is WᵀW of the docstring
-                gram = filters @ filters.T
-                total = total + (gram - torch.diag_embed(gram.diagonal())).pow(2).sum()
-        return self.weight * total
+                filters = w.flatten(1).double()  # one row per filter: filters @ filters.T is WᵀW of the docstring
+                small = filters.T @ filters if len(filters) > filters.shape[1] else filters @ filters.T
+                total = total + small.pow(2).sum() - filters.pow(2).sum(1).pow(2).sum()
+        return self.weight * total.float()

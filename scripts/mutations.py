@@ -312,8 +312,8 @@ MUTATIONS = [
         description="orthogonal regularization ‖WᵀW − I‖² instead of BigGAN's off-diagonal form",
         file="gantrain/regularizers.py",
         tests=[f"{REG}::test_orthogonal_penalty_is_biggans_off_diagonal_gram"],
-        old="(gram - torch.diag_embed(gram.diagonal())).pow(2).sum()",
-        new="(gram - torch.eye(len(gram))).pow(2).sum()",
+        old="small.pow(2).sum() - filters.pow(2).sum(1).pow(2).sum()",
+        new="small.pow(2).sum() - 2 * filters.pow(2).sum() + len(filters)",
     ),
     # ------------------------------------------------------------------ metrics
     Mutation(
@@ -844,5 +844,13 @@ MUTATIONS = [
         tests=["tests/test_distributed.py::test_a_signal_that_arrives_during_the_all_reduce_stops_the_next_step"],
         old="        if decided is not None:\n            self.received = decided",
         new="        self.received = decided",
+    ),
+    Mutation(
+        name="orthogonal_diagonal_from_the_total_norm",
+        description="orthogonal regularization subtracts (Σ‖f_i‖²)² instead of the Gram diagonal's Σ‖f_i‖⁴",
+        file="gantrain/regularizers.py",
+        tests=["tests/test_biggan.py::test_the_orthogonal_penalty_of_more_filters_than_inputs_is_the_off_diagonal_gram_of_the_filters"],
+        old="small.pow(2).sum() - filters.pow(2).sum(1).pow(2).sum()",
+        new="small.pow(2).sum() - filters.pow(2).sum().pow(2)",
     ),
 ]

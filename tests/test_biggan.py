@@ -99,6 +99,17 @@ def test_the_orthogonal_penalty_and_its_gradient_vanish_for_orthonormal_rows():
     assert torch.allclose(g[0].weight.grad, 4e-4 * (gram - torch.diag(gram.diagonal())) @ f, atol=1e-7)
 
 
+def test_the_orthogonal_penalty_of_more_filters_than_inputs_is_the_off_diagonal_gram_of_the_filters():
+    f = torch.randn(50, 3, dtype=torch.float64)  # like G's first linear layer: 16·ch filters of one z chunk
+    g = _generator_with(f.float())
+    penalty = Orthogonal(1e-4).generator_penalty(g, 0)
+    penalty.backward()
+    f = f.float().double()
+    off_diagonal = f @ f.T - torch.diag((f @ f.T).diagonal())
+    assert penalty.item() == pytest.approx(1e-4 * off_diagonal.pow(2).sum().item(), rel=1e-6)
+    assert torch.allclose(g[0].weight.grad.double(), 4e-4 * off_diagonal @ f, rtol=1e-4, atol=1e-7)
+
+
 def test_a_spectrally_normalized_layer_is_penalized_on_its_raw_weight():
     f = torch.randn(4, 6)
     g = _generator_with(f)
