@@ -788,7 +788,7 @@ MUTATIONS = [
         description="BigGAN's D ignores the class: linear(h) alone",
         file="gantrain/models/biggan.py",
         tests=["tests/test_biggan.py::test_d_depends_on_the_class_only_through_the_projection_term"],
-        old="        return self.linear(h).flatten() + (self.embed(labels) * h).sum(1)",
+        old="        return self.linear(h).flatten() + (self.class_embedding(labels) * h).sum(1)",
         new="        return self.linear(h).flatten()",
     ),
     Mutation(
@@ -852,5 +852,13 @@ MUTATIONS = [
         tests=["tests/test_biggan.py::test_the_orthogonal_penalty_of_more_filters_than_inputs_is_the_off_diagonal_gram_of_the_filters"],
         old="small.pow(2).sum() - filters.pow(2).sum(1).pow(2).sum()",
         new="small.pow(2).sum() - filters.pow(2).sum().pow(2)",
+    ),
+    Mutation(
+        name="projection_reads_the_unnormalized_embedding",
+        description="BigGAN's D projects onto its raw class embedding, bypassing spectral norm (the official SNEmbedding)",
+        file="gantrain/models/biggan.py",
+        tests=["tests/test_biggan.py::test_spectral_norm_normalizes_the_projection_embedding_of_d_but_not_the_shared_one_of_g"],
+        old="return self.embed(F.one_hot(labels, self.embed.in_features).to(self.embed.weight.dtype))",
+        new="return F.one_hot(labels, self.embed.in_features).float() @ self.embed.parametrizations.weight.original.T",
     ),
 ]

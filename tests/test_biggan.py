@@ -8,6 +8,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 from torch import nn
+from torch.nn.utils import parametrize
 from torch.optim.swa_utils import AveragedModel
 
 from gantrain.families.biggan import truncated_normal
@@ -43,8 +44,21 @@ def test_d_depends_on_the_class_only_through_the_projection_term():
     y1, y2 = torch.tensor([0, 1, 2, 3, 4, 5]), torch.tensor([9, 8, 7, 6, 5, 4])
     h = d.features(x)
     difference = d(x, y1) - d(x, y2)
-    assert torch.allclose(difference, ((d.embed(y1) - d.embed(y2)) * h).sum(1), atol=1e-5)
-    assert torch.allclose(d(x, y1) - (d.embed(y1) * h).sum(1), d.linear(h).flatten(), atol=1e-5)
+    assert torch.allclose(difference, ((d.class_embedding(y1) - d.class_embedding(y2)) * h).sum(1), atol=1e-5)
+    assert torch.allclose(d(x, y1) - (d.class_embedding(y1) * h).sum(1), d.linear(h).flatten(), atol=1e-5)
+
+
+def test_spectral_norm_normalizes_the_projection_embedding_of_d_but_not_the_shared_one_of_g():
+    torch.manual_seed(0)
+    g, d = Generator(60, 1, 16, 10, **SMALL), Discriminator(1, 16, 10, **SMALL)
+    with torch.no_grad():
+        d.embed.weight.mul_(5.0)  # class vectors of norm 5: σ = 5 before normalization
+    SpectralNorm(generator=True).setup({"generator": g, "discriminator": d})
+    for _ in range(3):  # a power iteration per training forward pass
+        d(torch.randn(4, 1, 16, 16), torch.arange(4))
+    d.eval()
+    assert torch.linalg.matrix_norm(d.class_embedding(torch.arange(10)), ord=2).item() == pytest.approx(1.0, rel=1e-3)
+    assert not parametrize.is_parametrized(g.shared) and isinstance(g.shared, nn.Embedding)
 
 
 def test_each_block_gets_its_own_chunk_of_z_beside_the_shared_embedding():

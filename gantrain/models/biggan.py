@@ -7,8 +7,8 @@ ReLU → 3×3 conv → tanh. D: residual down-blocks (ReLU → 3×3 conv → ReL
 without its leading ReLU; a 1×1-conv shortcut) down to 4×4 and one more block at 4×4, then ReLU, a sum over
 space, and the projection output linear(h) + ⟨embed(y), h⟩ (Miyato & Koyama 2018). Both have self-attention
 (Zhang et al. 2019, SA-GAN) after the block that makes the ``attention`` resolution (0: none). Spectral norm in
-both comes from regularizer=spectral_norm with generator=true (model=biggan sets it); weights start orthogonal
-(the official ``init='ortho'``).
+both (D's embed included, G's shared embedding not, as in the official code) comes from regularizer=spectral_norm
+with generator=true (model=biggan sets it); weights start orthogonal (the official ``init='ortho'``).
 
 Widths: ``width`` (the official ``ch``) channels at the image size, doubling per halving, up to ``max_width``
 (the paper's 128×128 G: ch = 96, 16·ch at 4×4 and 8×8).
@@ -156,7 +156,9 @@ class Discriminator(nn.Module):
             {str(i): SelfAttention(widths[i][1]) for i in range(levels) if image_size // 2 ** (i + 1) == attention}
         )
         self.linear = nn.Linear(out[-1], 1)
-        self.embed = nn.Embedding(num_classes, out[-1])
+        # the projection's class embedding as a linear map of one-hot labels, so that spectral norm normalizes it
+        # as it does D's other layers (the official SNEmbedding; G's shared embedding stays unnormalized)
+        self.embed = nn.Linear(num_classes, out[-1], bias=False)
         orthogonal_init(self)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -167,6 +169,10 @@ class Discriminator(nn.Module):
                 x = self.attention[str(i)](x)
         return F.relu(x).sum(dim=(2, 3))
 
+    def class_embedding(self, labels: torch.Tensor) -> torch.Tensor:
+        """embed(y): the column of the (spectrally normalized) embedding matrix for each label."""
+        return self.embed(F.one_hot(labels, self.embed.in_features).to(self.embed.weight.dtype))
+
     def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         h = self.features(x)
-        return self.linear(h).flatten() + (self.embed(labels) * h).sum(1)
+        return self.linear(h).flatten() + (self.class_embedding(labels) * h).sum(1)
