@@ -861,4 +861,20 @@ MUTATIONS = [
         old="return self.embed(F.one_hot(labels, self.embed.in_features).to(self.embed.weight.dtype))",
         new="return F.one_hot(labels, self.embed.in_features).float() @ self.embed.parametrizations.weight.original.T",
     ),
+    Mutation(
+        name="biggan_digits_tuning_keeps_the_slow_g",
+        description="BigGAN's digits tuning leaves G at the paper's 5e-5, too slow for its class embedding to follow D",
+        file="configs/tuning/biggan_hinge_adam_biggan_digits.yaml",
+        tests=["tests/test_biggan.py::test_biggan_trains_with_the_papers_settings_off_digits_and_its_cpu_tuning_on_digits"],
+        old="  lr_g: 2.0e-4",
+        new="  lr_g: 5.0e-5",
+    ),
+    Mutation(
+        name="biggan_sagan_with_biggans_betas",
+        description="experiment=biggan_sagan keeps BigGAN's Adam betas (0, 0.999) instead of SA-GAN's (0, 0.9)",
+        file="configs/experiment/biggan_sagan.yaml",
+        tests=["tests/test_biggan.py::test_biggan_trains_with_the_papers_settings_off_digits_and_its_cpu_tuning_on_digits"],
+        old="  betas: [0.0, 0.9]\n",
+        new="",
+    ),
 ]

@@ -1,6 +1,6 @@
 """BigGAN (Brock et al. 2019): conditional batch norm, hierarchical z, self-attention, the projection
-discriminator, the official parameter counts, orthogonal regularization, truncated sampling and the EMA's
-start step."""
+discriminator (its class embedding spectrally normalized), the official parameter counts, orthogonal
+regularization, truncated sampling, the EMA's start step and the digits tuning."""
 
 import math
 
@@ -179,17 +179,49 @@ def test_the_ema_copies_the_network_before_its_start_step_then_follows_its_close
     assert _ema_trajectory(decay, 0, values)[1] == pytest.approx(min(decay, 2 / 11) * values[0] + (1 - min(decay, 2 / 11)) * values[1])
 
 
-def test_biggan_trains_from_its_config_with_two_d_steps_and_its_optimizers(compose, quick, tmp_path):
+# model=biggan's own settings, which configs/tuning/biggan_hinge_adam_biggan_digits.yaml replaces on digits
+PAPER = {"lr_g": 5e-5, "lr_d": 2e-4, "betas": [0.0, 0.999], "d_steps": 2, "latent_dim": 120, "width": 32, "ema": 0.999, "steps": 1500}
+UNDO_TUNING = [  # the overrides the tuning file and the README give for them
+    "optimizer.lr_g=5e-5",
+    "optimizer.lr_d=2e-4",
+    "trainer.d_steps=2",
+    "model.latent_dim=120",
+    "model.generator.width=32",
+    "model.discriminator.width=32",
+    "trainer.ema=0.999",
+    "trainer.steps=1500",
+]
+
+
+def biggan_settings(cfg) -> dict:
+    o, t, m = cfg.optimizer, cfg.trainer, cfg.model
+    assert m.generator.width == m.discriminator.width
+    return {
+        "lr_g": o.lr_g,
+        "lr_d": o.lr_d,
+        "betas": list(o.betas),
+        "d_steps": t.d_steps,
+        "latent_dim": m.latent_dim,
+        "width": m.generator.width,
+        "ema": t.ema,
+        "steps": t.steps,
+    }
+
+
+def test_biggan_trains_with_the_papers_settings_off_digits_and_its_cpu_tuning_on_digits(compose, quick, tmp_path):
     from gantrain.cli import train
 
-    cfg = compose(["model=biggan", "model.generator.width=4", "model.discriminator.width=4", *quick])
-    assert cfg.trainer.d_steps == 2 and cfg.loss._target_.endswith("hinge")
-    assert cfg.optimizer.lr_g == 5e-5 and cfg.optimizer.lr_d == 2e-4 and list(cfg.optimizer.betas) == [0.0, 0.999]
-    assert cfg.regularizer.spectral_norm.generator and cfg.regularizer.orthogonal.weight == 1e-4
+    paper = compose(["model=biggan", "dataset=mnist"])
+    assert biggan_settings(paper) == PAPER and paper.loss._target_.endswith("hinge")
+    assert paper.regularizer.spectral_norm.generator and paper.regularizer.orthogonal.weight == 1e-4
+    tuned = {**PAPER, "lr_g": 2e-4, "lr_d": 4e-4, "d_steps": 1, "latent_dim": 60, "width": 16, "ema": 0.0, "steps": 1000}
+    assert biggan_settings(compose(["model=biggan"])) == tuned
+    assert biggan_settings(compose(["model=biggan", *UNDO_TUNING])) == PAPER
+    sagan = compose(["experiment=biggan_sagan", "dataset=mnist"])
+    assert biggan_settings(sagan) == {**PAPER, "lr_g": 1e-4, "lr_d": 4e-4, "betas": [0.0, 0.9], "d_steps": 1}
+    cfg = compose(["model=biggan", "model.generator.width=4", "model.discriminator.width=4", "trainer.d_steps=2", *quick])
     logs = train(cfg, tmp_path)
     assert "penalty/orthogonal" in logs and math.isfinite(logs["loss/D"])
-    sagan = compose(["experiment=biggan_sagan"])
-    assert (sagan.optimizer.lr_g, sagan.optimizer.lr_d, sagan.trainer.d_steps) == (1e-4, 4e-4, 1)
 
 
 def test_the_trainer_keeps_its_ema_a_copy_of_g_until_trainer_ema_start(compose, quick, tmp_path):
