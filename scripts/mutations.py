@@ -845,4 +845,12 @@ MUTATIONS = [
         old="        if decided is not None:\n            self.received = decided",
         new="        self.received = decided",
     ),
+    Mutation(
+        name="gan_int_cls_tuning_not_global",
+        description="the GAN-INT-CLS tuning file lacks its `# @package _global_` line: its steps land under tuning.trainer, unread",
+        file="configs/tuning/gan_int_cls_nonsaturating_adam_captioned_digits.yaml",
+        tests=["tests/test_tuning.py::test_gan_int_cls_on_captioned_digits_trains_longer_with_the_papers_optimizer"],
+        old="# @package _global_\n",
+        new="",
+    ),
 ]

@@ -19,6 +19,13 @@ def test_the_default_command_trains_dcgan_on_digits_with_its_tuning(compose):
     assert optimizers["generator"].param_groups[0]["lr"] == 2.0e-4  # the paper's
 
 
+def test_gan_int_cls_on_captioned_digits_trains_longer_with_the_papers_optimizer(compose):
+    cfg = compose(["model=gan_int_cls", "dataset=captioned_digits"])
+    assert settings(cfg) == {**PAPER, "steps": 2500}
+    optimizers = build_optimizers(cfg, build_family(cfg), 1)
+    assert {name: o.param_groups[0]["lr"] for name, o in optimizers.items()} == {"discriminator": 2.0e-4, "generator": 2.0e-4}
+
+
 @pytest.mark.parametrize(
     "overrides",
     [
@@ -29,6 +36,8 @@ def test_the_default_command_trains_dcgan_on_digits_with_its_tuning(compose):
         ["model=mlp"],
         ["dataset=ring8", "model=mlp"],
         ["dataset=mnist"],
+        ["model=gan_int_cls", "dataset=captioned_digits", "loss=hinge"],
+        ["model=gan_int_cls", "dataset=captioned_digits", "optimizer=rmsprop"],
     ],
 )
 def test_any_other_combination_keeps_its_own_settings(compose, overrides):
