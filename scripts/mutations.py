@@ -877,4 +877,12 @@ MUTATIONS = [
         old="  betas: [0.0, 0.9]\n",
         new="",
     ),
+    Mutation(
+        name="gan_int_cls_tuning_not_global",
+        description="the GAN-INT-CLS tuning file lacks its `# @package _global_` line: its settings land under tuning.*, unread",
+        file="configs/tuning/gan_int_cls_nonsaturating_adam_captioned_digits.yaml",
+        tests=["tests/test_tuning.py::test_gan_int_cls_on_captioned_digits_trains_d_and_its_text_encoder_slower_with_an_ema"],
+        old="# @package _global_\n",
+        new="",
+    ),
 ]
