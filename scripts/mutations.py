@@ -845,4 +845,23 @@ MUTATIONS = [
         old="        if decided is not None:\n            self.received = decided",
         new="        self.received = decided",
     ),
+    Mutation(
+        name="diffaugment_one_draw_per_batch",
+        description="DiffAugment draws one shift and one cutout for the whole batch instead of one per sample",
+        file="gantrain/augment.py",
+        tests=[
+            "tests/test_augment.py::test_translation_shifts_each_sample_by_its_own_whole_number_of_pixels_up_to_the_ratio",
+            "tests/test_augment.py::test_cutout_zeroes_one_square_of_the_ratio_a_side_centred_anywhere_per_sample",
+        ],
+        old="(len(x), 1, 1), device=x.device)",
+        new="(1, 1, 1), device=x.device)",
+    ),
+    Mutation(
+        name="diffaugment_not_differentiable",
+        description="DiffAugment transforms a detached copy of D's input, so G gets no gradient through D",
+        file="gantrain/augment.py",
+        tests=["tests/test_augment.py::test_the_regularizer_augments_every_discriminator_input_in_training_only_and_g_learns_through_it"],
+        old="return (self(args[0]), *args[1:])",
+        new="return (self(args[0].detach()), *args[1:])",
+    ),
 ]
