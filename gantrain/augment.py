@@ -77,14 +77,12 @@ class DiffAugment(Regularizer):
     discriminator judging pairs (pix2pix: condition and output stacked as channels) has both moved alike."""
 
     def __init__(self, policy: Sequence[str] = ("color", "translation", "cutout"), translation: float = 0.125, cutout: float = 0.5):
-        unknown = sorted(set(policy) - {"color", *TRANSFORMS})
-        if unknown or not policy:
+        if not policy or set(policy) - {"color", *TRANSFORMS}:
             raise ValueError(f"regularizer.diffaugment.policy={list(policy)} must list some of color, translation, cutout")
         for name, ratio in (("translation", translation), ("cutout", cutout)):
             if not 0 < ratio <= 1:
                 raise ValueError(f"regularizer.diffaugment.{name}={ratio} must be in (0, 1]")
         ratios = {"translation": float(translation), "cutout": float(cutout)}
-        self.policy = list(policy)
         self.transforms = [color if name == "color" else partial(TRANSFORMS[name], ratio=ratios[name]) for name in policy]
 
     def __call__(self, x: Tensor) -> Tensor:

@@ -831,7 +831,7 @@ MUTATIONS = [
     ),
     Mutation(
         name="dcgan_tuning_for_every_dataset",
-        description="the DCGAN-on-digits tuning (D lr 2e-5, EMA, 2500 steps) applies to DCGAN on any dataset",
+        description="the DCGAN-on-digits tuning (D lr 2e-5, EMA, 3500 steps) applies to DCGAN on any dataset",
         file="configs/train.yaml",
         tests=["tests/test_tuning.py::test_any_other_combination_keeps_its_own_settings"],
         old="optional tuning: ${model}_${loss}_${optimizer}_${dataset}",
