@@ -831,7 +831,7 @@ MUTATIONS = [
     ),
     Mutation(
         name="dcgan_tuning_for_every_dataset",
-        description="the DCGAN-on-digits tuning (D lr 2e-5, EMA, 2500 steps) applies to DCGAN on any dataset",
+        description="the DCGAN-on-digits tuning (D lr 2e-5, EMA, 3500 steps) applies to DCGAN on any dataset",
         file="configs/train.yaml",
         tests=["tests/test_tuning.py::test_any_other_combination_keeps_its_own_settings"],
         old="optional tuning: ${model}_${loss}_${optimizer}_${dataset}",
@@ -884,5 +884,24 @@ MUTATIONS = [
         tests=["tests/test_tuning.py::test_gan_int_cls_on_captioned_digits_trains_d_and_its_text_encoder_slower_with_an_ema"],
         old="# @package _global_\n",
         new="",
+    ),
+    Mutation(
+        name="diffaugment_one_draw_per_batch",
+        description="DiffAugment draws one shift and one cutout for the whole batch instead of one per sample",
+        file="gantrain/augment.py",
+        tests=[
+            "tests/test_augment.py::test_translation_shifts_each_sample_by_its_own_whole_number_of_pixels_up_to_the_ratio",
+            "tests/test_augment.py::test_cutout_zeroes_one_square_of_the_ratio_a_side_centred_anywhere_per_sample",
+        ],
+        old="(len(x), 1, 1), device=x.device)",
+        new="(1, 1, 1), device=x.device)",
+    ),
+    Mutation(
+        name="diffaugment_not_differentiable",
+        description="DiffAugment transforms a detached copy of D's input, so G gets no gradient through D",
+        file="gantrain/augment.py",
+        tests=["tests/test_augment.py::test_the_regularizer_augments_every_discriminator_input_in_training_only_and_g_learns_through_it"],
+        old="return (self(args[0]), *args[1:])",
+        new="return (self(args[0].detach()), *args[1:])",
     ),
 ]

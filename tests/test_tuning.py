@@ -13,7 +13,7 @@ def settings(cfg):
 
 def test_the_default_command_trains_dcgan_on_digits_with_its_tuning(compose):
     cfg = compose([])
-    assert settings(cfg) == {"lr_d": 2.0e-5, "ema": 0.999, "steps": 2500}
+    assert settings(cfg) == {"lr_d": 2.0e-5, "ema": 0.999, "steps": 3500}
     optimizers = build_optimizers(cfg, build_family(cfg), 1)
     assert optimizers["discriminator"].param_groups[0]["lr"] == 2.0e-5
     assert optimizers["generator"].param_groups[0]["lr"] == 2.0e-4  # the paper's
