@@ -861,4 +861,12 @@ MUTATIONS = [
         old="torch.diag(side, 1) + torch.diag(side, -1)",
         new="torch.diag(side, 1) + torch.diag(side, 1)",
     ),
+    Mutation(
+        name="lazy_gradient_penalty_not_scaled",
+        description="the lazy gradient penalty (interval k) is applied every k-th step without the factor k",
+        file="gantrain/regularizers.py",
+        tests=[f"{REG}::test_gradient_penalty_matches_finite_differences"],
+        old="        return (self.weight * self.interval) * excess.pow(2).mean()",
+        new="        return self.weight * excess.pow(2).mean()",
+    ),
 ]
