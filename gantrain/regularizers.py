@@ -140,28 +140,40 @@ class WeightClip(Regularizer):
                     p.clamp_(-self.clip, self.clip)
 
 
+def _lazy_interval(name: str, interval) -> int:
+    """A lazy regularizer's k (Karras et al. 2020, StyleGAN2, §B): the penalty, times k, every k-th step only."""
+    if not isinstance(interval, int) or isinstance(interval, bool) or interval < 1:
+        raise ValueError(f"regularizer.{name}.interval={interval!r} must be a positive integer")
+    return interval
+
+
 class GradientPenalty(Regularizer):
     """WGAN-GP (Gulrajani et al. 2017), Eq. 3: λ E[(‖∇D(x̂)‖₂ − 1)²] on x̂ = εx + (1 − ε)G(z), ε ~ U[0, 1]
     per sample; λ = 10. ``one_sided``: λ E[max(0, ‖∇D(x̂)‖₂ − 1)²], the variant the paper mentions, which
-    penalizes only slopes above 1. A discriminator's batch norm is replaced by layer norm (see the warning)."""
+    penalizes only slopes above 1. ``interval`` k > 1 applies StyleGAN2's lazy regularization (§B, there for R1)
+    to it: k·λ E[…] on the D updates of every k-th training step only. A discriminator's batch norm is
+    replaced by layer norm (see the warning)."""
 
     lipschitz = True
 
-    def __init__(self, weight: float = 10.0, one_sided: bool = False):
+    def __init__(self, weight: float = 10.0, one_sided: bool = False, interval: int = 1):
         if not weight > 0:
             raise ValueError(f"regularizer.gradient_penalty.weight={weight} must be positive")
         self.weight, self.one_sided = float(weight), bool(one_sided)
+        self.interval = _lazy_interval("gradient_penalty", interval)
 
     def setup(self, networks: Mapping[str, nn.Module]) -> None:
         _per_sample_normalization(networks, "gradient_penalty")
 
     def discriminator_penalty(self, critic, real, fake, step, real_outputs=None):
+        if step % self.interval:
+            return None
         eps = torch.rand(len(real), *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
         interpolates = eps * real.detach() + (1 - eps) * fake.detach()
         excess = input_gradients(critic, interpolates).norm(dim=1) - 1.0
         if self.one_sided:
             excess = excess.clamp(min=0)
-        return self.weight * excess.pow(2).mean()
+        return (self.weight * self.interval) * excess.pow(2).mean()
 
 
 class R1(Regularizer):
@@ -173,9 +185,7 @@ class R1(Regularizer):
     def __init__(self, gamma: float = 10.0, interval: int = 1):
         if not gamma > 0:
             raise ValueError(f"regularizer.r1.gamma={gamma} must be positive")
-        if not isinstance(interval, int) or interval < 1:
-            raise ValueError(f"regularizer.r1.interval={interval!r} must be a positive integer")
-        self.gamma, self.interval = float(gamma), interval
+        self.gamma, self.interval = float(gamma), _lazy_interval("r1", interval)
 
     def setup(self, networks: Mapping[str, nn.Module]) -> None:
         _per_sample_normalization(networks, "r1")

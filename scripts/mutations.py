@@ -904,4 +904,28 @@ MUTATIONS = [
         old="return (self(args[0]), *args[1:])",
         new="return (self(args[0].detach()), *args[1:])",
     ),
+    Mutation(
+        name="fused_down_conv_sums_the_box",
+        description="the fused 4×4 stride-2 kernel sums the four shifted 3×3 kernels without the ¼ of the average pooling",
+        file="gantrain/models/progan.py",
+        tests=["tests/test_progan.py::test_fused_down_convolution_equals_conv3x3_then_average_pooling_with_gradients_and_their_gradients"],
+        old="        w = (w[..., 1:, 1:] + w[..., 1:, :-1] + w[..., :-1, 1:] + w[..., :-1, :-1]) * 0.25",
+        new="        w = w[..., 1:, 1:] + w[..., 1:, :-1] + w[..., :-1, 1:] + w[..., :-1, :-1]",
+    ),
+    Mutation(
+        name="blur_band_one_sided",
+        description="the blur's band matrix puts both 1/4 entries above the diagonal: a shifted filter, not [1 2 1]",
+        file="gantrain/models/progan.py",
+        tests=["tests/test_progan.py::test_blur_is_the_depthwise_121_filter_with_zero_padding_with_gradients_and_their_gradients"],
+        old="torch.diag(side, 1) + torch.diag(side, -1)",
+        new="torch.diag(side, 1) + torch.diag(side, 1)",
+    ),
+    Mutation(
+        name="lazy_gradient_penalty_not_scaled",
+        description="the lazy gradient penalty (interval k) is applied every k-th step without the factor k",
+        file="gantrain/regularizers.py",
+        tests=[f"{REG}::test_gradient_penalty_matches_finite_differences"],
+        old="        return (self.weight * self.interval) * excess.pow(2).mean()",
+        new="        return self.weight * excess.pow(2).mean()",
+    ),
 ]

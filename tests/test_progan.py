@@ -11,7 +11,7 @@ from torch import nn
 from gantrain import checkpoint
 from gantrain.cli import build_data, build_family, train
 from gantrain.families.progressive import GrowthSchedule
-from gantrain.models.progan import Discriminator, Generator, PixelNorm, equalized
+from gantrain.models.progan import Blur, Discriminator, DownConv2d, Generator, PixelNorm, equalized
 
 from conftest import counting_steps, perturbed_copy
 
@@ -223,3 +223,40 @@ def test_every_conv_and_linear_of_both_networks_uses_the_equalized_learning_rate
                 initial[: len(initial) // 2] = 1.0
             assert torch.equal(layer.bias, initial), f"{model} {key}.{name}"
         assert roles == expected[key], f"{model} {key}"
+
+
+def _with_gradient_penalty_grads(f, x, params):
+    """f(x), ∂(Σ f²)/∂x and the gradients of a WGAN-GP-like loss Σf + Σ(∂(Σ f²)/∂x)² (a double backward)."""
+    x = x.detach().requires_grad_(True)
+    y = f(x)
+    (dx,) = torch.autograd.grad(y.square().sum(), x, create_graph=True)
+    grads = torch.autograd.grad(y.sum() + dx.square().sum(), [x, *params])
+    return [y, dx, *grads]
+
+
+def test_fused_down_convolution_equals_conv3x3_then_average_pooling_with_gradients_and_their_gradients():
+    """The 4×4 stride-2 kernel ¼ Σ_a w₃(t − a) is the 3×3 convolution followed by 2×2 average pooling (Karras et
+    al.'s fused conv2d_downscale2d): the same outputs, input gradients and second-order gradients."""
+    torch.manual_seed(0)
+    down = equalized(DownConv2d(5, 7))
+    with torch.no_grad():
+        down.bias.normal_()
+    unfused = lambda x: F.avg_pool2d(F.conv2d(x, down.weight, down.bias, padding=1), 2)  # noqa: E731
+    stored = [down.parametrizations.weight.original, down.bias]
+    x = torch.randn(3, 5, 8, 8)
+    fused_terms, unfused_terms = _with_gradient_penalty_grads(down, x, stored), _with_gradient_penalty_grads(unfused, x, stored)
+    assert fused_terms[0].shape == (3, 7, 4, 4)
+    for fused, reference in zip(fused_terms, unfused_terms):
+        assert torch.allclose(fused, reference, rtol=1e-5, atol=1e-5)
+
+
+def test_blur_is_the_depthwise_121_filter_with_zero_padding_with_gradients_and_their_gradients():
+    """B_H·x·B_W equals the grouped convolution with [1 2 1]ᵀ[1 2 1]/16 (padding 1), also on non-square maps."""
+    x = torch.randn(2, 3, 8, 16)
+    kernel = torch.tensor([1.0, 2.0, 1.0])
+    kernel = (kernel[:, None] * kernel[None, :] / 16).expand(3, 1, 3, 3)
+    reference = lambda x: F.conv2d(x, kernel, padding=1, groups=3)  # noqa: E731
+    for blurred, expected in zip(_with_gradient_penalty_grads(Blur(), x, []), _with_gradient_penalty_grads(reference, x, [])):
+        assert torch.allclose(blurred, expected, rtol=1e-5, atol=1e-6)
+    corner = Blur()(torch.ones(1, 1, 4, 4))[0, 0]
+    assert corner[0, 0] == pytest.approx(9 / 16) and corner[1, 1] == pytest.approx(1.0) and corner[0, 1] == pytest.approx(12 / 16)

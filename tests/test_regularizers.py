@@ -74,6 +74,9 @@ def test_gradient_penalty_matches_finite_differences(one_sided):
     expected = 10.0 * excess.pow(2).mean()
     penalty = GradientPenalty(10.0, one_sided=one_sided).discriminator_penalty(f, POINTS, POINTS.clone(), step=0)
     assert penalty.item() == pytest.approx(expected.item(), rel=1e-7)
+    lazy = GradientPenalty(10.0, one_sided=one_sided, interval=3)  # ×3 on every third step, nothing between
+    assert lazy.discriminator_penalty(f, POINTS, POINTS.clone(), step=4) is None
+    assert lazy.discriminator_penalty(f, POINTS, POINTS.clone(), step=6).item() == pytest.approx(3 * expected.item(), rel=1e-7)
 
 
 def test_gradient_penalty_interpolates_between_real_and_fake():
@@ -258,6 +261,7 @@ def test_bad_regularizer_settings_are_refused():
     for make in (
         lambda: WeightClip(0),
         lambda: GradientPenalty(-1),
+        lambda: GradientPenalty(interval=0),
         lambda: R1(interval=0),
         lambda: Orthogonal(0),
         lambda: Drift(0),

@@ -50,3 +50,49 @@ def test_any_other_combination_keeps_its_own_settings(compose, overrides):
 def test_the_command_line_beats_the_tuning(compose):
     cfg = compose(["optimizer.lr_d=1e-4", "trainer.ema=0", "trainer.steps=10"])
     assert settings(cfg) == {"lr_d": 1e-4, "ema": 0.0, "steps": 10}
+
+
+STYLEGAN_WGAN_GP = ["model=stylegan", "loss=wgan_gp"]
+
+
+def stylegan_settings(cfg):
+    g, d = cfg.model.generator, cfg.model.discriminator
+    return {
+        "d_steps": cfg.trainer.d_steps,
+        "batch_size": cfg.trainer.batch_size,
+        "steps": cfg.trainer.steps,
+        "ema": cfg.trainer.ema,
+        "widths": (g.width, g.max_width, d.width, d.max_width),
+        "lambda": cfg.regularizer.gradient_penalty.weight,
+        "interval": cfg.regularizer.gradient_penalty.interval,
+    }
+
+
+def test_stylegan_with_wgan_gp_on_digits_trains_with_its_cpu_tuning(compose):
+    """k = 2 with the penalty every other step (×2), half the widths, batch 32, 2100 steps; λ stays WGAN-GP's 10."""
+    cfg = compose(STYLEGAN_WGAN_GP)
+    assert stylegan_settings(cfg) == {
+        "d_steps": 2,
+        "batch_size": 32,
+        "steps": 2100,
+        "ema": 0.0,
+        "widths": (16, 128, 16, 128),
+        "lambda": 10.0,
+        "interval": 2,
+    }
+    assert build_family(cfg).regularizers["gradient_penalty"].interval == 2
+    assert cfg.optimizer.lr == 1.0e-3 and list(cfg.optimizer.betas) == [0.0, 0.99]  # Karras et al.'s Adam
+
+
+@pytest.mark.parametrize("other", [["optimizer=adam_wgan_gp"], ["dataset=mnist"]])
+def test_stylegan_with_wgan_gp_keeps_its_own_settings_outside_that_combination(compose, other):
+    """WGAN-GP's Adam (or another dataset) leaves the tuning out: k = 5, batch 64, the configs' widths, no EMA."""
+    assert stylegan_settings(compose([*STYLEGAN_WGAN_GP, *other])) == {
+        "d_steps": 5,
+        "batch_size": 64,
+        "steps": 1500,
+        "ema": 0.0,
+        "widths": (32, 256, 32, 256),
+        "lambda": 10.0,
+        "interval": 1,
+    }

@@ -82,16 +82,32 @@ def lrelu() -> nn.LeakyReLU:
 
 
 class Blur(nn.Module):
-    """Depthwise [1 2 1]ᵀ[1 2 1]/16 low-pass filter: StyleGAN's filtering after upsampling and before
-    downsampling (Karras et al. 2019, §2, after Zhang 2019), which ProGAN does not use."""
+    """Depthwise [1 2 1]ᵀ[1 2 1]/16 low-pass filter (zero padding): StyleGAN's filtering after upsampling and
+    before downsampling (Karras et al. 2019, §2, after Zhang 2019), which ProGAN does not use. Written as
+    B_H·x·B_W with B_n the n×n band matrix of [1 2 1]/4 (its cut-off corners are the zero padding), not as a
+    grouped convolution: the same filter, about twice as fast on CPUs forward and in (double) backward."""
 
-    def __init__(self):
-        super().__init__()
-        k = torch.tensor([1.0, 2.0, 1.0])
-        self.register_buffer("kernel", (k[:, None] * k[None, :] / 16.0)[None, None], persistent=False)
+    @staticmethod
+    def band(n: int, like: Tensor) -> Tensor:
+        side = torch.full((n - 1,), 0.25, dtype=like.dtype, device=like.device)
+        return torch.diag(torch.full((n,), 0.5, dtype=like.dtype, device=like.device)) + torch.diag(side, 1) + torch.diag(side, -1)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.conv2d(x, self.kernel.expand(x.shape[1], 1, 3, 3).to(x.dtype), padding=1, groups=x.shape[1])
+        return self.band(x.shape[-2], x) @ x @ self.band(x.shape[-1], x)
+
+
+class DownConv2d(nn.Conv2d):
+    """A 3×3 convolution (padding 1) followed by 2×2 average pooling, computed as one 4×4 convolution of stride 2
+    whose kernel is the 3×3 kernel box-filtered: w₄(t) = ¼ Σ_{a ∈ {0,1}²} w₃(t − a) (the fused conv2d_downscale2d
+    of Karras et al.'s code). Exactly the same map with 4/9 of the multiply-adds; the stored weight stays 3×3."""
+
+    def __init__(self, c_in: int, c_out: int):
+        super().__init__(c_in, c_out, 3, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        w = F.pad(self.weight, (1, 1, 1, 1))
+        w = (w[..., 1:, 1:] + w[..., 1:, :-1] + w[..., :-1, 1:] + w[..., :-1, :-1]) * 0.25
+        return F.conv2d(x, w, self.bias, stride=2, padding=1)
 
 
 # ------------------------------------------------------------------------------------------ growth
@@ -157,10 +173,13 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """fromRGB (1×1) → [2 × (conv 3×3, LReLU), avgpool] per level → minibatch stddev, conv 3×3, conv 4×4, linear.
+    """fromRGB (1×1) → [conv 3×3, LReLU, conv 3×3 + avgpool, LReLU] per level → minibatch stddev, conv 3×3,
+    conv 4×4, linear.
 
-    The level is read from the input's size (4·2^level); ``alpha`` blends a fade-in. Returns a logit per sample.
-    ``blur=True`` low-pass filters before each downsampling convolution, as StyleGAN's discriminator does.
+    Each level pools before its second activation, as both papers' code does, so that the convolution and the
+    pooling fuse into one stride-2 convolution (``DownConv2d``). The level is read from the input's size
+    (4·2^level); ``alpha`` blends a fade-in. Returns a logit per sample. ``blur=True`` low-pass filters before
+    each downsampling convolution, as StyleGAN's discriminator does.
     """
 
     def __init__(self, channels: int, image_size: int, width: int = 64, max_width: int = 512, group_size: int = 4, blur: bool = False):
@@ -177,7 +196,7 @@ class Discriminator(nn.Module):
             equalized(nn.Linear(ch[0], 1), gain=1.0),
         )
         shrink = [
-            nn.Sequential(conv3x3(c_in, c_in), lrelu(), Blur() if blur else nn.Identity(), conv3x3(c_in, c_out), lrelu(), nn.AvgPool2d(2))
+            nn.Sequential(conv3x3(c_in, c_in), lrelu(), Blur() if blur else nn.Identity(), equalized(DownConv2d(c_in, c_out)), lrelu())
             for c_out, c_in in zip(ch[:-1], ch[1:])
         ]
         self.blocks = nn.ModuleList([last, *shrink])
