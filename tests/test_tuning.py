@@ -38,3 +38,21 @@ def test_any_other_combination_keeps_its_own_settings(compose, overrides):
 def test_the_command_line_beats_the_tuning(compose):
     cfg = compose(["optimizer.lr_d=1e-4", "trainer.ema=0", "trainer.steps=10"])
     assert settings(cfg) == {"lr_d": 1e-4, "ema": 0.0, "steps": 10}
+
+
+def unet_settings(cfg):
+    d = cfg.model.denoiser
+    return d.width, list(d.multipliers), d.blocks, list(d.attention_resolutions), cfg.optimizer.lr
+
+
+@pytest.mark.parametrize("model", ["ddpm", "ddpm_cfg"])
+def test_ddpm_on_digits_trains_the_cpu_sized_unet_and_ho_et_als_elsewhere(compose, model):
+    from gantrain.models.unet import Attention
+
+    cfg = compose([f"model={model}"])
+    assert unet_settings(cfg) == (16, [1, 2, 2], 1, [], 1e-3)
+    net = build_family(cfg).networks["denoiser"]
+    assert len(net.down) == 3 + 2  # a block per resolution, two halvings: 16 → 8 → 4
+    assert [m for m in net.modules() if isinstance(m, Attention)] == [net.middle[1]]  # attention in the 4×4 middle only
+    assert unet_settings(compose([f"model={model}", "dataset=mnist"])) == (32, [1, 2, 2], 2, [8], 2e-4)
+    assert unet_settings(compose([f"model={model}", "model.denoiser.blocks=2", "optimizer.lr=2e-4"]))[2:] == (2, [], 2e-4)
