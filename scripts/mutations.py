@@ -928,4 +928,12 @@ MUTATIONS = [
         old="        return (self.weight * self.interval) * excess.pow(2).mean()",
         new="        return self.weight * excess.pow(2).mean()",
     ),
+    Mutation(
+        name="ddpm_cfg_digits_without_the_cpu_unet",
+        description="model=ddpm_cfg on digits no longer takes model=ddpm's CPU-sized U-Net and rate (Ho et al.'s, ~5× slower to sample)",
+        file="configs/tuning/ddpm_cfg_nonsaturating_adam_ddpm_digits.yaml",
+        tests=["tests/test_tuning.py::test_ddpm_on_digits_trains_the_cpu_sized_unet_and_ho_et_als_elsewhere"],
+        old="  - ddpm_nonsaturating_adam_ddpm_digits\n",
+        new="",
+    ),
 ]

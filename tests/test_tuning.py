@@ -96,3 +96,22 @@ def test_stylegan_with_wgan_gp_keeps_its_own_settings_outside_that_combination(c
         "lambda": 10.0,
         "interval": 1,
     }
+
+
+def unet_settings(cfg):
+    d = cfg.model.denoiser
+    return d.width, list(d.multipliers), d.blocks, list(d.attention_resolutions), cfg.model.prediction, cfg.optimizer.lr
+
+
+@pytest.mark.parametrize("model", ["ddpm", "ddpm_cfg"])
+def test_ddpm_on_digits_trains_the_cpu_sized_unet_and_ho_et_als_elsewhere(compose, model):
+    from gantrain.models.unet import Attention
+
+    cfg = compose([f"model={model}"])
+    assert unet_settings(cfg) == (16, [1, 2, 2], 1, [], "v", 1e-3) and cfg.trainer.steps == 5000
+    net = build_family(cfg).networks["denoiser"]
+    assert len(net.down) == 3 + 2  # a block per resolution, two halvings: 16 → 8 → 4
+    assert [m for m in net.modules() if isinstance(m, Attention)] == [net.middle[1]]  # attention in the 4×4 middle only
+    assert unet_settings(compose([f"model={model}", "dataset=mnist"])) == (32, [1, 2, 2], 2, [8], "eps", 2e-4)
+    overridden = compose([f"model={model}", "model.denoiser.blocks=2", "model.prediction=eps", "optimizer.lr=2e-4"])
+    assert unet_settings(overridden)[2:] == (2, [], "eps", 2e-4)  # the command line beats the tuning
