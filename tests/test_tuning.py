@@ -38,3 +38,34 @@ def test_any_other_combination_keeps_its_own_settings(compose, overrides):
 def test_the_command_line_beats_the_tuning(compose):
     cfg = compose(["optimizer.lr_d=1e-4", "trainer.ema=0", "trainer.steps=10"])
     assert settings(cfg) == {"lr_d": 1e-4, "ema": 0.0, "steps": 10}
+
+
+def infogan_settings(cfg):
+    d = cfg.model.discriminator
+    return {
+        "steps": cfg.trainer.steps,
+        "batch_size": cfg.trainer.batch_size,
+        "lr_g": cfg.optimizer.lr_g,
+        "lr_d": cfg.optimizer.lr_d,
+        "width": d.width,
+        "slope": d.slope,
+    }
+
+
+INFOGAN_OFFICIAL = {
+    "steps": 1500,
+    "batch_size": 128,
+    "lr_g": 1.0e-3,
+    "lr_d": 2.0e-4,
+    "width": 1.0,
+    "slope": 0.01,
+}  # openai/InfoGAN's; the loop's steps
+
+
+def test_infogan_on_digits_is_the_official_setting_with_a_cpu_sized_run(compose):
+    assert infogan_settings(compose(["model=infogan"])) == {**INFOGAN_OFFICIAL, "steps": 1000}
+
+
+@pytest.mark.parametrize("overrides", [["dataset=mnist"], ["dataset=fashion_mnist"], ["loss=hinge"]])
+def test_infogan_elsewhere_keeps_the_official_settings(compose, overrides):
+    assert infogan_settings(compose(["model=infogan", *overrides])) == INFOGAN_OFFICIAL
