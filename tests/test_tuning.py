@@ -42,30 +42,38 @@ def test_the_command_line_beats_the_tuning(compose):
 
 def infogan_settings(cfg):
     d = cfg.model.discriminator
+    optimizer = {"lr_g": cfg.optimizer.lr_g, "lr_d": cfg.optimizer.lr_d}
     return {
-        "steps": cfg.trainer.steps,
         "batch_size": cfg.trainer.batch_size,
-        "lr_g": cfg.optimizer.lr_g,
-        "lr_d": cfg.optimizer.lr_d,
+        "q_with_generator": cfg.model.q_with_generator,
+        **optimizer,
         "width": d.width,
         "slope": d.slope,
     }
 
 
 INFOGAN_OFFICIAL = {
-    "steps": 1500,
     "batch_size": 128,
+    "q_with_generator": False,
     "lr_g": 1.0e-3,
     "lr_d": 2.0e-4,
     "width": 1.0,
     "slope": 0.01,
-}  # openai/InfoGAN's; the loop's steps
+}  # openai/InfoGAN's
 
 
-def test_infogan_on_digits_is_the_official_setting_with_a_cpu_sized_run(compose):
-    assert infogan_settings(compose(["model=infogan"])) == {**INFOGAN_OFFICIAL, "steps": 1000}
+def test_infogan_on_digits_trains_with_smaller_batches_and_q_in_gs_phase_too(compose):
+    cfg = compose(["model=infogan"])
+    assert infogan_settings(cfg) == {**INFOGAN_OFFICIAL, "batch_size": 64, "q_with_generator": True}
+    assert build_family(cfg).phase("generator").networks == ("generator", "q_head")
 
 
 @pytest.mark.parametrize("overrides", [["dataset=mnist"], ["dataset=fashion_mnist"], ["loss=hinge"]])
 def test_infogan_elsewhere_keeps_the_official_settings(compose, overrides):
-    assert infogan_settings(compose(["model=infogan", *overrides])) == INFOGAN_OFFICIAL
+    cfg = compose(["model=infogan", *overrides])
+    assert infogan_settings(cfg) == INFOGAN_OFFICIAL
+
+
+def test_the_official_infogan_settings_are_one_override_away_on_digits(compose):
+    cfg = compose(["model=infogan", "trainer.batch_size=128", "model.q_with_generator=false"])
+    assert infogan_settings(cfg) == INFOGAN_OFFICIAL
