@@ -12,7 +12,7 @@
 - previews ``scripts/results/infogan_continuous_<j>.png``: rows = categories, columns = code j swept over
   [−2, 2], one noise for the grid (the paper's Fig. 2).
 
-    python scripts/bench_infogan.py [--budget 60] [--clock process] [--threads 1] [--samples 2000] [--set KEY=VALUE ...]
+    python scripts/bench_infogan.py [--budget 60] [--seed 0] [--clock process] [--threads 1] [--samples 2000] [--set KEY=VALUE ...]
 """
 
 from __future__ import annotations
