@@ -46,6 +46,7 @@ def infogan_settings(cfg):
     return {
         "batch_size": cfg.trainer.batch_size,
         "q_with_generator": cfg.model.q_with_generator,
+        "continuous_weight": cfg.model.continuous_weight,
         **optimizer,
         "width": d.width,
         "slope": d.slope,
@@ -55,6 +56,7 @@ def infogan_settings(cfg):
 INFOGAN_OFFICIAL = {
     "batch_size": 128,
     "q_with_generator": False,
+    "continuous_weight": 1.0,
     "lr_g": 1.0e-3,
     "lr_d": 2.0e-4,
     "width": 1.0,
@@ -64,7 +66,7 @@ INFOGAN_OFFICIAL = {
 
 def test_infogan_on_digits_trains_with_smaller_batches_and_q_in_gs_phase_too(compose):
     cfg = compose(["model=infogan"])
-    assert infogan_settings(cfg) == {**INFOGAN_OFFICIAL, "batch_size": 64, "q_with_generator": True}
+    assert infogan_settings(cfg) == {**INFOGAN_OFFICIAL, "batch_size": 64, "q_with_generator": True, "continuous_weight": 0.5}
     assert build_family(cfg).phase("generator").networks == ("generator", "q_head")
 
 
@@ -75,5 +77,5 @@ def test_infogan_elsewhere_keeps_the_official_settings(compose, overrides):
 
 
 def test_the_official_infogan_settings_are_one_override_away_on_digits(compose):
-    cfg = compose(["model=infogan", "trainer.batch_size=128", "model.q_with_generator=false"])
+    cfg = compose(["model=infogan", "trainer.batch_size=128", "model.q_with_generator=false", "model.continuous_weight=1"])
     assert infogan_settings(cfg) == INFOGAN_OFFICIAL
