@@ -12,7 +12,7 @@
 - previews ``scripts/results/infogan_continuous_<j>.png``: rows = categories, columns = code j swept over
   [−2, 2], one noise for the grid (the paper's Fig. 2).
 
-    python scripts/bench_infogan.py [--budget 60] [--clock process] [--threads 1] [--samples 2000] [--set KEY=VALUE ...]
+    python scripts/bench_infogan.py [--budget 60] [--seed 0] [--clock process] [--threads 1] [--samples 2000] [--set KEY=VALUE ...]
 """
 
 from __future__ import annotations
@@ -24,10 +24,9 @@ import torch
 from bench_digits import CLOCKS, RESULTS, compose, train_for_seconds
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import pearsonr
-from torchvision.utils import save_image
 
 from gantrain.metrics.properties import height, matched_accuracy, slant, stroke_width
-from gantrain.visualize import image_grid
+from gantrain.visualize import render, save_picture
 
 PROPERTIES = {"slant": slant, "stroke_width": stroke_width, "height": height}
 
@@ -85,9 +84,9 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     inputs = {"z": family.fixed_inputs(1, torch.Generator().manual_seed(args.seed))["z"].to(family.device)}
     with torch.no_grad():
-        for tag, images in family.previews(network, inputs, {}).items():
-            save_image(image_grid(images.float().cpu(), family.categories), RESULTS / f"infogan_{tag}.png")
-    meta = {"budget_s": args.budget, "clock": args.clock, "threads": torch.get_num_threads(), "overrides": args.set}
+        for tag, grid in family.previews(network, inputs, {}).items():
+            save_picture(render(grid), RESULTS / f"infogan_{tag}.png")
+    meta = {"budget_s": args.budget, "seed": args.seed, "clock": args.clock, "threads": torch.get_num_threads(), "overrides": args.set}
     (RESULTS / "infogan.json").write_text(json.dumps({"meta": meta, **result}, indent=2) + "\n")
     print(f"\nwrote {RESULTS / 'infogan.json'} and infogan_continuous_*.png")
 

@@ -12,11 +12,17 @@ from gantrain.families.infogan import categorical_information, gaussian_nll, uni
 from gantrain.metrics.properties import height, matched_accuracy, slant, stroke_width
 
 
-@pytest.fixture
-def infogan(compose):
-    cfg = compose(["model=infogan", "model.generator.width=0.125", "model.discriminator.width=0.125", "model.discriminator.q_hidden=8"])
+def small_infogan(compose, *overrides):
+    cfg = compose(
+        ["model=infogan", "model.generator.width=0.125", "model.discriminator.width=0.125", "model.discriminator.q_hidden=8", *overrides]
+    )
     torch.manual_seed(0)
     return instantiate(cfg.model)
+
+
+@pytest.fixture
+def infogan(compose):
+    return small_infogan(compose)
 
 
 def test_a_q_that_predicts_the_category_exactly_recovers_ln_10_and_a_uniform_q_recovers_nothing():
@@ -61,13 +67,17 @@ def test_the_information_term_is_subtracted_from_the_discriminators_loss(infogan
     assert loss.item() == pytest.approx((logs["loss/D"] - information).item(), rel=1e-5)
 
 
-def test_the_generator_phase_updates_g_and_the_q_head_and_d_phase_updates_the_trunk_and_q(infogan):
-    assert infogan.phase("generator").networks == ("generator", "q_head")
-    d = infogan.networks["discriminator"]
+@pytest.mark.parametrize("q_with_generator", [False, True])
+def test_the_generator_phase_updates_g_and_q_only_when_asked_and_d_phase_updates_the_trunk_and_q(compose, q_with_generator):
+    """The official code keeps Q among D's variables (G's phase updates G alone); Eq. 5's min over G and Q on request."""
+    infogan = small_infogan(compose, f"model.q_with_generator={q_with_generator}")
+    g, d = infogan.networks["generator"], infogan.networks["discriminator"]
+    with_g = [d.q_head] if q_with_generator else []
+    assert infogan.phase("generator").networks == ("generator", "q_head")[: 1 + q_with_generator]
     batch = {"image": torch.rand(16, 1, 16, 16) * 2 - 1}
     for phase, updated, untouched in [
-        ("generator", [infogan.networks["generator"], d.q_head], [d.trunk, d.adversarial]),
-        ("discriminator", [d.trunk, d.q_head, d.adversarial], [infogan.networks["generator"]]),
+        ("generator", [g, *with_g], [d.trunk, d.adversarial] + ([] if q_with_generator else [d.q_head])),
+        ("discriminator", [d.trunk, d.q_head, d.adversarial], [g]),
     ]:
         infogan.zero_grad(set_to_none=True)
         loss, _ = infogan.loss(phase, batch, 0)
@@ -77,8 +87,9 @@ def test_the_generator_phase_updates_g_and_the_q_head_and_d_phase_updates_the_tr
         assert all(p.requires_grad for p in infogan.parameters())  # frozen() restored every flag
 
 
-def test_a_q_head_in_the_generator_phase_gets_the_gradient_of_minus_l_i(infogan):
-    """G's loss is the adversarial term minus L_I: Q's gradient in G's phase is that of −L_I alone."""
+def test_a_q_head_in_the_generator_phase_gets_the_gradient_of_minus_l_i(compose):
+    """G's loss is the adversarial term minus L_I: Q's gradient in G's phase (model.q_with_generator=true) is that of −L_I alone."""
+    infogan = small_infogan(compose, "model.q_with_generator=true")
     q = infogan.networks["q_head"]
     batch = {"image": torch.rand(16, 1, 16, 16) * 2 - 1}
     torch.manual_seed(3)
@@ -91,6 +102,15 @@ def test_a_q_head_in_the_generator_phase_gets_the_gradient_of_minus_l_i(infogan)
     information, _ = infogan.information_loss(infogan.networks["discriminator"](fake).codes, z)
     information.backward()
     assert all(torch.allclose(a, p.grad, atol=1e-6) for a, p in zip(through_loss, q.parameters()))
+
+
+def test_weights_start_as_the_official_codes_normal_0_002_and_batch_norm_scales_near_1(infogan):
+    for name, m in infogan.named_modules():
+        if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d, torch.nn.ConvTranspose2d)) and m.weight.numel() > 1000:
+            assert m.weight.std().item() == pytest.approx(0.02, rel=0.1), name
+            assert m.weight.mean().abs().item() < 0.002 and not m.bias.any(), name
+        elif isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+            assert (m.weight - 1).abs().max().item() < 0.1 and (m.weight - 1).abs().max().item() > 0 and not m.bias.any(), name
 
 
 def test_previews_rows_are_categories_and_columns_sweep_one_code_over_minus_2_to_2(infogan):

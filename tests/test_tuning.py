@@ -115,3 +115,45 @@ def test_ddpm_on_digits_trains_the_cpu_sized_unet_and_ho_et_als_elsewhere(compos
     assert unet_settings(compose([f"model={model}", "dataset=mnist"])) == (32, [1, 2, 2], 2, [8], "eps", 2e-4)
     overridden = compose([f"model={model}", "model.denoiser.blocks=2", "model.prediction=eps", "optimizer.lr=2e-4"])
     assert unet_settings(overridden)[2:] == (2, [], "eps", 2e-4)  # the command line beats the tuning
+
+
+def infogan_settings(cfg):
+    d = cfg.model.discriminator
+    optimizer = {"lr_g": cfg.optimizer.lr_g, "lr_d": cfg.optimizer.lr_d}
+    return {
+        "batch_size": cfg.trainer.batch_size,
+        "q_with_generator": cfg.model.q_with_generator,
+        "continuous_weight": cfg.model.continuous_weight,
+        **optimizer,
+        "width": d.width,
+        "slope": d.slope,
+    }
+
+
+INFOGAN_OFFICIAL = {
+    "batch_size": 128,
+    "q_with_generator": False,
+    "continuous_weight": 1.0,
+    "lr_g": 1.0e-3,
+    "lr_d": 2.0e-4,
+    "width": 1.0,
+    "slope": 0.01,
+}  # openai/InfoGAN's
+INFOGAN_DEFAULT = {**INFOGAN_OFFICIAL, "q_with_generator": True}  # model=infogan: Q updated with G too (Eq. 5)
+
+
+def test_infogan_on_digits_trains_with_smaller_batches_and_q_in_gs_phase_too(compose):
+    cfg = compose(["model=infogan"])
+    assert infogan_settings(cfg) == {**INFOGAN_OFFICIAL, "batch_size": 64, "q_with_generator": True, "continuous_weight": 0.5}
+    assert build_family(cfg).phase("generator").networks == ("generator", "q_head")
+
+
+@pytest.mark.parametrize("overrides", [["dataset=mnist"], ["dataset=fashion_mnist"], ["loss=hinge"]])
+def test_infogan_elsewhere_keeps_the_model_configs_settings(compose, overrides):
+    cfg = compose(["model=infogan", *overrides])
+    assert infogan_settings(cfg) == INFOGAN_DEFAULT
+
+
+def test_the_official_infogan_settings_are_one_override_away_on_digits(compose):
+    cfg = compose(["model=infogan", "trainer.batch_size=128", "model.q_with_generator=false", "model.continuous_weight=1"])
+    assert infogan_settings(cfg) == INFOGAN_OFFICIAL

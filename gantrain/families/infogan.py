@@ -11,8 +11,9 @@ mutual-information lower bound (Eq. 4, Lemma 5.1), on fake samples,
 is for the categorical code ln K − CE(logits, c), and for each continuous code, with Q a Gaussian of mean μ and
 fixed std 1 (the official code's ``fix_std``), ln 2 − [½(c − μ)² + ½ ln 2π] (H = ln 2 for U(−1, 1)). λ L_I
 (λ = ``info_weight`` = 1 on the categorical term, ``continuous_weight`` on the continuous ones) is subtracted
-from both losses (Eq. 5): D's, whose phase updates the shared trunk and the Q head, and G's, whose phase
-updates G and the Q head together (``Phase("generator", ("generator", "q_head"))``).
+from both losses (Eq. 5): D's, whose phase updates the shared trunk and the Q head, and G's, whose phase updates G
+and the Q head together (Eq. 5 minimizes over G and Q: ``Phase("generator", ("generator", "q_head"))``).
+``q_with_generator=False`` updates G alone there, as the official code does (its Q head is among D's variables).
 
 Previews: the samples' grid has one column per category; ``continuous_<j>`` shows, for one fixed noise, rows
 = categories and columns = code j swept over [−2, 2] (the other codes at 0), as in the paper's Fig. 2.
@@ -57,6 +58,7 @@ class InfoGAN(GANFamily):
         info_weight: float = 1.0,
         continuous_weight: float = 1.0,
         latent: str = "uniform",
+        q_with_generator: bool = True,
         **kwargs,
     ):
         if latent != "uniform":
@@ -71,10 +73,12 @@ class InfoGAN(GANFamily):
             )
         self.categories, self.continuous_codes = categories, continuous_codes
         self.info_weight, self.continuous_weight = float(info_weight), float(continuous_weight)
-        self.networks["q_head"] = self.networks["discriminator"].q_head  # the same module: D's and G's phases update it
+        self.q_with_generator = bool(q_with_generator)
+        self.networks["q_head"] = self.networks["discriminator"].q_head  # the same module, which G's phase may update
 
     def phases(self, d_steps: int) -> list[Phase]:
-        return [Phase("discriminator", ("discriminator",), d_steps), Phase("generator", ("generator", "q_head"))]
+        generator = ("generator", "q_head") if self.q_with_generator else ("generator",)
+        return [Phase("discriminator", ("discriminator",), d_steps), Phase("generator", generator)]
 
     def split_codes(self, z: Tensor) -> tuple[Tensor, Tensor]:
         """The category of each latent and its continuous codes."""

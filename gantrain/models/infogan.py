@@ -6,7 +6,8 @@ stride 2 → BN → LeakyReLU → FC 1024 → BN → LeakyReLU; the adversarial 
 Q head, which shares the trunk, is FC 128 → BN → LeakyReLU → FC to the codes' parameters: the logits of the
 categorical code and the means of the continuous codes (their std is fixed to 1, as in the official code).
 ``width`` scales every hidden width (1.0: the paper's); ``slope`` is the LeakyReLUs' (0.01 in the official code's
-``leaky_rectify``; the paper's text says 0.1).
+``leaky_rectify``; the paper's text says 0.1). Weights are initialized as in the official code (custom_ops.py):
+N(0, 0.02) (its convolutions truncate the normal at 2σ), biases 0, batch-norm scales N(1, 0.02).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch
 from torch import nn
 
 from gantrain.models.outputs import DiscriminatorOutput
+from gantrain.models.patchgan import normal_init
 
 
 def _scaled(n: int, width: float) -> int:
@@ -49,6 +51,7 @@ class Generator(nn.Module):
             nn.ConvTranspose2d(c2, channels, 4, 2, 1),
             nn.Tanh(),
         )
+        normal_init(self)
 
     def forward(self, z: torch.Tensor, labels=None) -> torch.Tensor:
         h = self.fc(z)
@@ -90,6 +93,7 @@ class Discriminator(nn.Module):
             nn.LeakyReLU(slope, True),
             nn.Linear(q_hidden, categories + continuous_codes),
         )
+        normal_init(self)
 
     def forward(self, x: torch.Tensor, labels=None) -> DiscriminatorOutput:
         h = self.trunk(x)

@@ -41,7 +41,7 @@ def normal_init(module: nn.Module, std: float = 0.02) -> nn.Module:
             nn.init.normal_(m.weight, 0.0, std)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
             nn.init.normal_(m.weight, 1.0, std)
             nn.init.zeros_(m.bias)
     return module
