@@ -1,4 +1,4 @@
-"""Mutation check: plant known bugs (scripts/mutations.py) in throw-away copies of the repository and see the
+"""Mutation check: plant known bugs (scripts/mutations/) in throw-away copies of the repository and see the
 tests that should catch each one fail.
 
 The copies hold the working tree as it is on disk (tracked and untracked, not ignored files), so uncommitted
@@ -178,7 +178,7 @@ def check(chosen: list[Mutation], snapshot: Path, files: list[str], args) -> int
             where = f"{m.file}:{patched[m.name][1]}" if m.name in patched else f"{m.file} (STALE)"
             print(f"{m.name}  [{where}]\n    {m.description}\n    tests: {' '.join(m.tests)}")
     if problems:
-        print("stale or invalid mutations (update their snippets in scripts/mutations.py):\n  " + "\n  ".join(problems), file=sys.stderr)
+        print("stale or invalid mutations (update their snippets in scripts/mutations/):\n  " + "\n  ".join(problems), file=sys.stderr)
         return 2
     if args.list:
         return 0

@@ -1,4 +1,4 @@
-"""Metric behaviour that planted bugs (scripts/mutations.py) showed no other test pinned down."""
+"""Metric behaviour that planted bugs (scripts/mutations/) showed no other test pinned down."""
 
 import pytest
 import torch

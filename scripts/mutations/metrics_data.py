@@ -1,0 +1,112 @@
+"""Planted bugs: metrics and data sources."""
+
+from .base import DATA, METRICS, Mutation
+
+MUTATIONS = [
+    # ------------------------------------------------------------------ metrics
+    Mutation(
+        name="fid_trace_sign",
+        description="FID adds 2 Tr (Σ₁Σ₂)^½ instead of subtracting it",
+        file="gantrain/metrics/frechet.py",
+        tests=[METRICS],
+        old="np.trace(b.sigma) - 2.0 * trace_sqrt)",
+        new="np.trace(b.sigma) + 2.0 * trace_sqrt)",
+    ),
+    Mutation(
+        name="fid_biased_covariance",
+        description="FID statistics with the biased (1/N) covariance, unlike pytorch-fid",
+        file="gantrain/metrics/frechet.py",
+        tests=[METRICS],
+        old="np.cov(x, rowvar=False))",
+        new="np.cov(x, rowvar=False, bias=True))",
+    ),
+    Mutation(
+        name="kid_biased_mmd",
+        description="KID's MMD² keeps the i = j terms (the biased estimator)",
+        file="gantrain/metrics/scores.py",
+        tests=[METRICS],
+        old="within = (k_xx.sum() - k_xx.diagonal().sum() + k_yy.sum() - k_yy.diagonal().sum()) / (m * (m - 1))",
+        new="within = (k_xx.sum() + k_yy.sum()) / (m * m)",
+    ),
+    Mutation(
+        name="knn_radius_off_by_one",
+        description="k-NN radii use the (k−1)-th neighbour (precision/recall, density/coverage)",
+        file="gantrain/metrics/manifold.py",
+        tests=[METRICS],
+        old=".values[:, k] for s",
+        new=".values[:, k - 1] for s",
+    ),
+    Mutation(
+        name="density_not_divided_by_k",
+        description="density divides the ball count by M instead of kM",
+        file="gantrain/metrics/manifold.py",
+        tests=[METRICS],
+        old="counts.double().sum() / (k * len(fake))",
+        new="counts.double().sum() / len(fake)",
+    ),
+    Mutation(
+        name="inception_score_global_marginal",
+        description="IS takes p(y) over all samples instead of within each split",
+        file="gantrain/metrics/scores.py",
+        tests=["tests/test_metric_guards.py"],
+        old="log_py = torch.logsumexp(part, dim=0) - math.log(len(part))",
+        new="log_py = torch.logsumexp(log_p, dim=0) - math.log(len(log_p))",
+    ),
+    Mutation(
+        name="modes_counted_without_quality",
+        description="mode coverage counts a mode captured by low-quality points too",
+        file="gantrain/metrics/modes.py",
+        tests=["tests/test_mode_metrics.py"],
+        old="counts = torch.bincount(nearest[hq], minlength=len(means))",
+        new="counts = torch.bincount(nearest, minlength=len(means))",
+    ),
+    # ------------------------------------------------------------------ data
+    Mutation(
+        name="uint8_scaled_to_unit_interval",
+        description="in-memory uint8 images (MNIST, CIFAR-10) scaled to [0, 1], not [-1, 1]",
+        file="gantrain/data/__init__.py",
+        tests=[f"{DATA}::test_uint8_images_are_scaled_by_127_5_to_minus_one_one"],
+        old="x.float().div_(127.5).sub_(1.0) if x.dtype == torch.uint8",
+        new="x.float().div_(255.0) if x.dtype == torch.uint8",
+    ),
+    Mutation(
+        name="folder_images_not_normalized",
+        description="image-folder pixels left in [0, 1] (not mapped to [-1, 1])",
+        file="gantrain/data/images.py",
+        tests=[f"{DATA}::test_image_folder_pixels_are_scaled_to_minus_one_one", "tests/test_image_modes.py"],
+        old="x.transpose(2, 0, 1))) * 2 - 1",
+        new="x.transpose(2, 0, 1)))",
+    ),
+    Mutation(
+        name="digits_heldout_overlaps_train",
+        description="the digits held-out split drawn from the training images",
+        file="gantrain/data/digits.py",
+        tests=[f"{DATA}::test_digits_shape_range_and_disjoint_stratified_split"],
+        old='heldout=InMemory({"image": images[test_idx], "label": labels[test_idx]})',
+        new='heldout=InMemory({"image": images[train_idx[: len(test_idx)]], "label": labels[train_idx[: len(test_idx)]]})',
+    ),
+    Mutation(
+        name="digits_split_not_stratified",
+        description="the digits split ignores the class balance",
+        file="gantrain/data/digits.py",
+        tests=[f"{DATA}::test_digits_shape_range_and_disjoint_stratified_split"],
+        old="test_size=holdout, stratify=y, random_state=seed",
+        new="test_size=holdout, random_state=seed",
+    ),
+    Mutation(
+        name="folder_heldout_overlaps_train",
+        description="an image folder's held-out files are also trained on",
+        file="gantrain/data/folder.py",
+        tests=[f"{DATA}::test_image_folder_with_and_without_class_labels"],
+        old="heldout=Subset(dataset, order[:n_held])",
+        new="heldout=Subset(dataset, order[-n_held:])",
+    ),
+    Mutation(
+        name="epochs_share_one_order",
+        description="the batch stream shuffles every epoch the same way",
+        file="gantrain/data/__init__.py",
+        tests=[f"{DATA}::test_batch_stream_reshuffles_every_epoch_from_its_seed"],
+        old="manual_seed(self.seed + self.epoch)",
+        new="manual_seed(self.seed)",
+    ),
+]
