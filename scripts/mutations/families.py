@@ -218,11 +218,11 @@ MUTATIONS = [
         new="            nn.Linear(q_hidden, categories + continuous_codes),\n        )",
     ),
     Mutation(
-        name="dcgan_digits_tuning_without_r1",
-        description="the default command's tuning keeps its rates and EMA but loses R1: D outgrows G on the 1,437 digits",
-        file="configs/tuning/dcgan_nonsaturating_adam_digits.yaml",
-        tests=["tests/test_tuning.py::test_the_default_command_trains_dcgan_on_digits_with_its_tuning"],
-        old="  - /regularizer/r1\n",
+        name="dcgan_r1_preset_loses_its_d_rate",
+        description="experiment=dcgan_r1 leaves D's rate to the digits tuning (2e-5): R1 on a D 10x slower than G's",
+        file="configs/experiment/dcgan_r1.yaml",
+        tests=["tests/test_tuning.py::test_the_dcgan_r1_preset_trains_r1_on_a_layer_normed_d_at_the_papers_rate_and_g_at_twice_it"],
+        old="  lr_d: 2.0e-4\n",
         new="",
     ),
 ]
