@@ -210,6 +210,14 @@ MUTATIONS = [
         new='generator = ("generator", "q_head")',
     ),
     Mutation(
+        name="infogan_default_updates_g_alone",
+        description="model=infogan's G phase leaves Q out by default (the official code's way), not Eq. 5's min over G and Q",
+        file="configs/model/infogan.yaml",
+        tests=["tests/test_tuning.py::test_infogan_elsewhere_keeps_the_model_configs_settings"],
+        old="q_with_generator: true ",
+        new="q_with_generator: false",
+    ),
+    Mutation(
         name="infogan_torch_default_init",
         description="InfoGAN's D and Q keep torch's default initialization instead of the official code's N(0, 0.02)",
         file="gantrain/models/infogan.py",
