@@ -128,7 +128,10 @@ def help_text(config_dir: Path, cfg) -> str:
     choices = dict(re.findall(r"^\s+- (\w+): (\w+)", (config_dir / "train.yaml").read_text(), re.M))
     out = [HEADER, "", "Config groups (GROUP=OPTION):"]
     for group, meaning in GROUPS.items():
-        out += ["", f"{group}: {meaning} (default: {choices.get(group, 'null')})"]
+        default = choices.get(group, "null")
+        if group == "regularizer" and "regularizer" in cfg:  # `tuned` stands for what this command line builds
+            default += f"; here: {', '.join(cfg.regularizer) or 'none'}"
+        out += ["", f"{group}: {meaning} (default: {default})"]
         options = sorted(config_dir.glob(f"{group}/*.yaml"))
         out += _rows([(p.stem, option_description(p)) for p in options], one_line=True)
     out += ["", "Bases under GROUP/base/ are shared parts of a group's options, not options to choose.", ""]

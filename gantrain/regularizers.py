@@ -110,11 +110,10 @@ def _per_sample_normalization(networks: Mapping[str, nn.Module], who: str) -> No
             if isinstance(child, nn.modules.batchnorm._BatchNorm):
                 setattr(parent, child_name, norm_2d("layer", child.num_features))
                 swapped.append(f"{parent_name}.{child_name}".lstrip("."))
-    if swapped:
-        log.warning(
+    if swapped:  # what the regularizer is documented to do, so said but not warned of (it is `gantrain`'s default)
+        log.info(
             "%s: the discriminator's batch norm (%s) couples the samples whose gradients are penalized; "
-            "using layer norm instead, as WGAN-GP recommends (choose model.discriminator.norm=layer to "
-            "say so yourself)",
+            "using layer norm instead, as WGAN-GP recommends (model.discriminator.norm=layer says so in the config)",
             who,
             ", ".join(swapped),
         )
@@ -152,7 +151,7 @@ class GradientPenalty(Regularizer):
     per sample; λ = 10. ``one_sided``: λ E[max(0, ‖∇D(x̂)‖₂ − 1)²], the variant the paper mentions, which
     penalizes only slopes above 1. ``interval`` k > 1 applies StyleGAN2's lazy regularization (§B, there for R1)
     to it: k·λ E[…] on the D updates of every k-th training step only. A discriminator's batch norm is
-    replaced by layer norm (see the warning)."""
+    replaced by layer norm (and the log says so)."""
 
     lipschitz = True
 

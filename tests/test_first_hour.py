@@ -205,6 +205,7 @@ def test_help_explains_every_option_setting_and_command_in_lines_a_person_reads(
         rows = [line.split(None, 1) for line in section.splitlines()[1:]]
         assert [row[0] for row in rows] == options and all(len(row) == 2 and len(row[1]) > 10 for row in rows), group
     assert "\n  dcgan            DCGAN (Radford et al. 2016)" in text  # the first sentence of its YAML's comment
+    assert "(default: tuned; here: r1)" in text  # what `tuned` builds for gantrain's DCGAN on digits
     settings = {line.split()[0]: line for line in text.splitlines() if line.startswith("  trainer.")}
     tuned = OmegaConf.load(config_dir() / "tuning" / "dcgan_nonsaturating_adam_digits.yaml").trainer
     for f in fields(TrainerSettings):
@@ -227,3 +228,4 @@ def test_help_shows_the_values_of_the_command_line_it_follows(monkeypatch, capsy
     gantrain.cli.main()
     text = capsys.readouterr().out
     assert re.search(r"^  trainer.d_steps=5 ", text, re.M) and re.search(r"^  trainer.steps=7 ", text, re.M)
+    assert "(default: tuned; here: gradient_penalty)" in text  # the regularizer wgan_gp brings

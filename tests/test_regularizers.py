@@ -224,14 +224,14 @@ def test_orthogonal_penalty_is_biggans_off_diagonal_gram():
 
 def test_a_gradient_penalty_swaps_batch_norm_for_layer_norm(caplog):
     torch.manual_seed(0)
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         nets = {"discriminator": dcgan.Discriminator(channels=1, image_size=16, width=8, norm="batch")}
         GradientPenalty().setup(nets)
     assert "batch norm" in caplog.text and "layer norm" in caplog.text
     kinds = {type(m) for m in nets["discriminator"].modules()}
     assert nn.BatchNorm2d not in kinds and nn.GroupNorm in kinds
     caplog.clear()
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         R1().setup({"discriminator": dcgan.Discriminator(channels=1, image_size=16, width=8, norm="layer")})
     assert caplog.text == ""
 

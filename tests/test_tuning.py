@@ -5,39 +5,55 @@ import torch
 
 from gantrain.cli import build_family, build_optimizers
 
-PAPER = {"lr_d": None, "ema": 0.0, "steps": 1500}  # Radford et al.'s Adam for both networks, no EMA; the loop's steps
+PAPER = {"lr_g": None, "lr_d": None, "ema": 0.0, "steps": 1500}  # Radford et al.'s Adam for both networks, no EMA
+DCGAN_DIGITS = {"lr_g": 8.0e-4, "lr_d": 4.0e-4, "ema": 0.999, "steps": 6000}  # `gantrain`: G at twice D's rate, EMA
 
 
 def settings(cfg):
-    return {"lr_d": cfg.optimizer.lr_d, "ema": cfg.trainer.ema, "steps": cfg.trainer.steps}
+    return {"lr_g": cfg.optimizer.lr_g, "lr_d": cfg.optimizer.lr_d, "ema": cfg.trainer.ema, "steps": cfg.trainer.steps}
 
 
-def test_the_default_command_trains_dcgan_on_digits_with_its_tuning(compose):
+def regularizers(cfg) -> dict:
+    """The regularizers a config builds, each with its R1 γ (None for others)."""
+    return {name: getattr(reg, "gamma", None) for name, reg in getattr(build_family(cfg), "regularizers", {}).items()}
+
+
+def test_the_default_command_trains_dcgan_on_digits_with_r1_and_its_tuning(compose):
     cfg = compose([])
-    assert settings(cfg) == {"lr_d": 2.0e-5, "ema": 0.999, "steps": 3500}
-    optimizers = build_optimizers(cfg, build_family(cfg), 1)
-    assert optimizers["discriminator"].param_groups[0]["lr"] == 2.0e-5
-    assert optimizers["generator"].param_groups[0]["lr"] == 2.0e-4  # the paper's
-
-
-@pytest.mark.parametrize("dataset", [[], ["dataset=mnist"]])
-def test_the_dcgan_r1_preset_trains_r1_on_a_layer_normed_d_at_the_papers_rate_and_g_at_twice_it(compose, dataset):
-    """experiment=dcgan_r1: R1 (γ = 1) alone, layer norm in D, D at 2e-4 (beating the digits tuning's 2e-5), G at
-    4e-4, an EMA of G, 3300 steps — on digits and elsewhere alike."""
-    cfg = compose(["experiment=dcgan_r1", *dataset])
-    assert settings(cfg) == {"lr_d": 2.0e-4, "ema": 0.999, "steps": 3300}
+    assert settings(cfg) == DCGAN_DIGITS
     family = build_family(cfg)
     assert list(family.regularizers) == ["r1"] and family.regularizers["r1"].gamma == 1.0
     d = family.networks["discriminator"]
-    assert any(isinstance(m, torch.nn.GroupNorm) and m.num_groups == 1 for m in d.modules())  # layer norm
+    assert any(isinstance(m, torch.nn.GroupNorm) and m.num_groups == 1 for m in d.modules())  # R1's layer norm
     assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in d.modules())
     optimizers = build_optimizers(cfg, family, 1)
-    assert {name: o.param_groups[0]["lr"] for name, o in optimizers.items()} == {"discriminator": 2.0e-4, "generator": 4.0e-4}
+    assert {name: o.param_groups[0]["lr"] for name, o in optimizers.items()} == {"discriminator": 4.0e-4, "generator": 8.0e-4}
+    assert cfg.model.discriminator.width == 32 and cfg.model.generator.width == 64  # D at half G's width
+
+
+@pytest.mark.parametrize(
+    "choice, built",
+    [
+        ("regularizer=none", {}),
+        ("regularizer=spectral_norm", {"spectral_norm": None}),
+        ("regularizer=r1", {"r1": 10.0}),  # the option's γ, not the tuning's 1
+        ("regularizer=[spectral_norm,r1]", {"spectral_norm": None, "r1": 10.0}),
+        ("loss=wgan_gp", {"gradient_penalty": None}),  # a loss that brings its regularizer
+    ],
+)
+def test_a_regularizer_chosen_replaces_the_tuned_r1_instead_of_adding_to_it(compose, choice, built):
+    assert regularizers(compose([choice])) == built
+
+
+def test_the_papers_settings_are_one_override_away(compose):
+    overrides = ["optimizer.lr_g=null", "optimizer.lr_d=null", "model.discriminator.width=64", "trainer.ema=0", "trainer.steps=1500"]
+    cfg = compose(["regularizer=none", *overrides])
+    assert settings(cfg) == PAPER and regularizers(cfg) == {} and cfg.model.discriminator.width == 64
 
 
 def test_gan_int_cls_on_captioned_digits_trains_d_and_its_text_encoder_slower_with_an_ema(compose):
     cfg = compose(["model=gan_int_cls", "dataset=captioned_digits"])
-    assert settings(cfg) == {"lr_d": 5.0e-5, "ema": 0.999, "steps": 2000}
+    assert settings(cfg) == {"lr_g": None, "lr_d": 5.0e-5, "ema": 0.999, "steps": 2000}
     family = build_family(cfg)
     optimizers = build_optimizers(cfg, family, 1)
     assert {name: o.param_groups[0]["lr"] for name, o in optimizers.items()} == {"discriminator": 5.0e-5, "generator": 2.0e-4}
@@ -60,12 +76,13 @@ def test_gan_int_cls_on_captioned_digits_trains_d_and_its_text_encoder_slower_wi
     ],
 )
 def test_any_other_combination_keeps_its_own_settings(compose, overrides):
-    assert settings(compose(overrides)) == PAPER
+    cfg = compose(overrides)
+    assert settings(cfg) == PAPER and "r1" not in regularizers(cfg)
 
 
 def test_the_command_line_beats_the_tuning(compose):
-    cfg = compose(["optimizer.lr_d=1e-4", "trainer.ema=0", "trainer.steps=10"])
-    assert settings(cfg) == {"lr_d": 1e-4, "ema": 0.0, "steps": 10}
+    cfg = compose(["optimizer.lr_g=1e-4", "trainer.ema=0", "trainer.steps=10", "regularizer.r1.gamma=3"])
+    assert settings(cfg) == {"lr_g": 1e-4, "lr_d": 4e-4, "ema": 0.0, "steps": 10} and regularizers(cfg) == {"r1": 3.0}
 
 
 STYLEGAN_WGAN_GP = ["model=stylegan", "loss=wgan_gp"]

@@ -22,6 +22,7 @@ from torch import nn
 
 from gantrain.models.layers import MinibatchDiscrimination, MinibatchStdDev, append_onehot, norm_2d, pyramid_levels, pyramid_widths
 from gantrain.models.outputs import DiscriminatorOutput
+from gantrain.models.patchgan import normal_init
 
 
 class Generator(nn.Module):
@@ -45,6 +46,7 @@ class Generator(nn.Module):
             layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=bias), norm_2d(norm, c_out), nn.ReLU(True)]
         layers += [nn.ConvTranspose2d(ch[-1], channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
+        normal_init(self)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.net(append_onehot(z, labels, self.num_classes)[:, :, None, None])
@@ -85,6 +87,7 @@ class Discriminator(nn.Module):
         else:
             self.adversarial = nn.Conv2d(top, 1, 4, 1, 0)
         self.classifier = nn.Conv2d(top, aux_classes, 4, 1, 0) if aux_classes else None
+        normal_init(self)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None):
         h = self.features(append_onehot(x, labels, self.num_classes))
