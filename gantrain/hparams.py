@@ -48,6 +48,8 @@ def of_run(cfg: DictConfig, run_dir, overrides: Sequence[str] = ()) -> dict:
             continue
         value = OmegaConf.select(cfg, key, default=None, throw_on_resolution_failure=False) if key not in GROUPS else None
         found[key] = _plain(value if value is not None and not OmegaConf.is_config(value) else choices.get(key, text))
+    if "regularizer" in cfg:  # what was built, not the choice's name (the default, `tuned`, builds R1 or none)
+        found["regularizer"] = ",".join(cfg.regularizer) or "none"
     return {k: _plain(v) for k, v in found.items() if v is not None}
 
 

@@ -182,7 +182,8 @@ def test_a_model_brings_its_papers_optimizer_and_the_command_line_still_wins(com
     cfg = compose([f"model={model}", f"dataset={dataset}"])
     assert cfg.optimizer == compose([f"optimizer={optimizer}"]).optimizer  # exactly that option of the group
     assert (cfg.optimizer.lr, list(cfg.optimizer.betas)) == (lr, betas)
-    assert compose([f"model={model}", f"dataset={dataset}", "loss=wgan_gp"]).optimizer.lr == (lr if model != "dcgan" else 1e-4)
+    with_wgan_gp = {"dcgan": 1e-4, "stylegan": 4e-3}.get(model, lr)  # WGAN-GP's Adam; StyleGAN's digits tuning
+    assert compose([f"model={model}", f"dataset={dataset}", "loss=wgan_gp"]).optimizer.lr == with_wgan_gp
     assert compose([f"model={model}", f"dataset={dataset}", "optimizer=rmsprop"]).optimizer._target_ == "torch.optim.RMSprop"
     assert compose([f"model={model}", f"dataset={dataset}", "optimizer.lr=3e-3"]).optimizer.lr == 3e-3
 

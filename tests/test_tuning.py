@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from gantrain.cli import build_family, build_optimizers
+from gantrain.cli import build_family, build_optimizers, config_dir
 
 PAPER = {"lr_g": None, "lr_d": None, "ema": 0.0, "steps": 1500}  # Radford et al.'s Adam for both networks, no EMA
 DCGAN_DIGITS = {"lr_g": 8.0e-4, "lr_d": 4.0e-4, "ema": 0.999, "steps": 6000}  # `gantrain`: G at twice D's rate, EMA
@@ -98,37 +98,57 @@ def stylegan_settings(cfg):
         "widths": (g.width, g.max_width, d.width, d.max_width),
         "lambda": cfg.regularizer.gradient_penalty.weight,
         "interval": cfg.regularizer.gradient_penalty.interval,
+        "lr": cfg.optimizer.lr,
+        "mapping_mixing": (g.mapping_layers, g.mixing_prob),
     }
+
+
+STYLEGAN_PAPER = {
+    "d_steps": 5,
+    "batch_size": 64,
+    "steps": 1500,
+    "ema": 0.0,
+    "widths": (32, 256, 32, 256),
+    "lambda": 10.0,
+    "interval": 1,
+    "lr": 1.0e-3,  # Karras et al.'s Adam
+    "mapping_mixing": (8, 0.9),
+}
 
 
 def test_stylegan_with_wgan_gp_on_digits_trains_with_its_cpu_tuning(compose):
-    """k = 2 with the penalty every other step (×2), half the widths, batch 32, 2100 steps; λ stays WGAN-GP's 10."""
+    """k = 1 with the penalty every 4th step (×4), half the widths, batch 32, Adam at 4e-3, 2 mapping layers and no
+    style mixing, an EMA of G, 5000 steps; λ stays WGAN-GP's 10 and Adam's β Karras et al.'s."""
     cfg = compose(STYLEGAN_WGAN_GP)
     assert stylegan_settings(cfg) == {
-        "d_steps": 2,
+        "d_steps": 1,
         "batch_size": 32,
-        "steps": 2100,
-        "ema": 0.0,
+        "steps": 5000,
+        "ema": 0.998,
         "widths": (16, 128, 16, 128),
         "lambda": 10.0,
-        "interval": 2,
+        "interval": 4,
+        "lr": 4.0e-3,
+        "mapping_mixing": (2, 0.0),
     }
-    assert build_family(cfg).regularizers["gradient_penalty"].interval == 2
-    assert cfg.optimizer.lr == 1.0e-3 and list(cfg.optimizer.betas) == [0.0, 0.99]  # Karras et al.'s Adam
+    family = build_family(cfg)
+    assert family.regularizers["gradient_penalty"].interval == 4 and sum(isinstance(m, torch.nn.Linear) for m in family.networks["generator"].mapping.modules()) == 2
+    assert list(cfg.optimizer.betas) == [0.0, 0.99]
+
+
+def test_the_stylegan_tuning_files_comment_gives_the_papers_settings_back(compose):
+    """The overrides the tuning file lists after "The paper's settings:" compose the configs' own settings."""
+    comment = (config_dir() / "tuning" / "stylegan_wgan_gp_adam_karras_digits.yaml").read_text()
+    text = " ".join(line.lstrip("# ") for line in comment.splitlines() if line.startswith("#"))
+    overrides = text.split("The paper's settings:", 1)[1].split("(about", 1)[0].split()
+    assert len(overrides) == 12 and stylegan_settings(compose([*STYLEGAN_WGAN_GP, *overrides])) == STYLEGAN_PAPER
 
 
 @pytest.mark.parametrize("other", [["optimizer=adam_wgan_gp"], ["dataset=mnist"]])
 def test_stylegan_with_wgan_gp_keeps_its_own_settings_outside_that_combination(compose, other):
     """WGAN-GP's Adam (or another dataset) leaves the tuning out: k = 5, batch 64, the configs' widths, no EMA."""
-    assert stylegan_settings(compose([*STYLEGAN_WGAN_GP, *other])) == {
-        "d_steps": 5,
-        "batch_size": 64,
-        "steps": 1500,
-        "ema": 0.0,
-        "widths": (32, 256, 32, 256),
-        "lambda": 10.0,
-        "interval": 1,
-    }
+    expected = {**STYLEGAN_PAPER, "lr": 1.0e-4 if other == ["optimizer=adam_wgan_gp"] else 1.0e-3}
+    assert stylegan_settings(compose([*STYLEGAN_WGAN_GP, *other])) == expected
 
 
 def unet_settings(cfg):

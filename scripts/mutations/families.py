@@ -249,4 +249,12 @@ MUTATIONS = [
         old="        self.net = nn.Sequential(*layers)\n        normal_init(self)\n",
         new="        self.net = nn.Sequential(*layers)\n",
     ),
+    Mutation(
+        name="stylegan_digits_tuning_keeps_eight_mapping_layers",
+        description="StyleGAN's digits tuning keeps the paper's 8 mapping layers (StyleGAN2-ADA uses 2 for a small set)",
+        file="configs/tuning/stylegan_wgan_gp_adam_karras_digits.yaml",
+        tests=["tests/test_tuning.py::test_stylegan_with_wgan_gp_on_digits_trains_with_its_cpu_tuning"],
+        old="    mapping_layers: 2\n",
+        new="",
+    ),
 ]
