@@ -132,7 +132,10 @@ def test_stylegan_with_wgan_gp_on_digits_trains_with_its_cpu_tuning(compose):
         "mapping_mixing": (2, 0.0),
     }
     family = build_family(cfg)
-    assert family.regularizers["gradient_penalty"].interval == 4 and sum(isinstance(m, torch.nn.Linear) for m in family.networks["generator"].mapping.modules()) == 2
+    assert (
+        family.regularizers["gradient_penalty"].interval == 4
+        and sum(isinstance(m, torch.nn.Linear) for m in family.networks["generator"].mapping.modules()) == 2
+    )
     assert list(cfg.optimizer.betas) == [0.0, 0.99]
 
 
