@@ -257,4 +257,12 @@ MUTATIONS = [
         old="    mapping_layers: 2\n",
         new="",
     ),
+    Mutation(
+        name="default_regularizer_none",
+        description="train.yaml's default regularizer is none again: `gantrain` trains its R1-tuned rates without R1",
+        file="configs/train.yaml",
+        tests=["tests/test_tuning.py::test_the_default_command_trains_dcgan_on_digits_with_r1_and_its_tuning"],
+        old="  - regularizer: tuned ",
+        new="  - regularizer: none  ",
+    ),
 ]
