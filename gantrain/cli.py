@@ -74,6 +74,7 @@ def _dry_build(cfg: DictConfig) -> Family | None:
     dry = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
     if dry.dataset.get("num_classes") is None:  # counted from the data: any number will do here
         dry.dataset.num_classes = 2
+    logging.disable(logging.WARNING)  # what the build logs (R1 swapping a norm, …), the real build says once
     try:
         with torch.device("meta"):
             return build_family(dry)
@@ -81,6 +82,8 @@ def _dry_build(cfg: DictConfig) -> Family | None:
         raise
     except Exception:  # noqa: BLE001 - the real build reports it
         return None
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def check_config(cfg: DictConfig, overrides: Sequence[str] = (), run_dir=None) -> TrainerSettings:

@@ -148,6 +148,8 @@ def test_a_run_shorter_than_log_every_shows_short_lines_on_the_console_and_every
     assert [re.search(r"step (\d+):", line).group(1) for line in logged] == ["1", "3"]
     keys = ("loss/D=", "loss/G=", "D/real=", "D/fake=", "grad_norm/generator=", "speed/images_per_s=", "lr/generator=")
     assert all(key in logged[0] for key in keys) and all(key in logged[1] for key in keys if "grad_norm" not in key)
+    log = (tmp_path / "run" / "gantrain.log").read_text()  # the default's R1 takes D's batch norm out, said once
+    assert log.count("r1: the discriminator's batch norm") == 1 and "[WARNING]" not in log
 
 
 def test_short_lines_keep_to_their_width_and_say_what_they_left_out():

@@ -1,5 +1,7 @@
 """configs/tuning/: settings chosen by the combination of model, loss, optimizer and dataset, for it alone."""
 
+import itertools
+
 import pytest
 import torch
 
@@ -213,3 +215,21 @@ def test_infogan_elsewhere_keeps_the_model_configs_settings(compose, overrides):
 def test_the_official_infogan_settings_are_one_override_away_on_digits(compose):
     cfg = compose(["model=infogan", "trainer.batch_size=128", "model.q_with_generator=false", "model.continuous_weight=1"])
     assert infogan_settings(cfg) == INFOGAN_OFFICIAL
+
+
+def combinations_named(stem: str) -> list[tuple[str, ...]]:
+    """The (model, loss, optimizer, dataset) options whose names joined by "_" give ``stem``."""
+    options = [{p.stem for p in (config_dir() / group).glob("*.yaml")} for group in ("model", "loss", "optimizer", "dataset")]
+    words = stem.split("_")
+    found = []
+    for i, j, k in itertools.combinations(range(1, len(words)), 3):
+        parts = ["_".join(words[a:b]) for a, b in zip((0, i, j, k), (i, j, k, len(words)))]
+        if all(part in group for part, group in zip(parts, options)):
+            found.append(tuple(parts))
+    return found
+
+
+@pytest.mark.parametrize("path", sorted((config_dir() / "tuning").rglob("*.yaml")), ids=lambda p: p.relative_to(config_dir()).as_posix())
+def test_every_tuning_file_names_one_combination_of_existing_options(path):
+    """A tuning file whose name no longer spells a combination (an option renamed) would silently never apply."""
+    assert len(combinations_named(path.stem)) == 1, path.stem
