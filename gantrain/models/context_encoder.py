@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from gantrain.models.patchgan import normal_init
+from gantrain.models.layers import normal_init
 
 
 def _log2_exact(size: int, what: str) -> int:

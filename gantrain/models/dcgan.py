@@ -2,7 +2,7 @@
 
 Strided convolutions in D and fractionally-strided ones in G (no pooling), batch norm in both (not on D's
 input layer nor G's output layer), ReLU in G with a tanh output, LeakyReLU(0.2) in D, no hidden fully
-connected layers. Widths double each time the resolution halves: ``width`` channels next to the image,
+connected layers; weights drawn from N(0, 0.02) (§4), batch-norm scales from N(1, 0.02). Widths double each time the resolution halves: ``width`` channels next to the image,
 capped at ``max_width``. Images are 2^k × 2^k with k ≥ 3.
 
 ``num_classes > 0`` conditions the network on one-hot labels (G: appended to z; D: appended as constant
@@ -20,9 +20,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gantrain.models.layers import MinibatchDiscrimination, MinibatchStdDev, append_onehot, norm_2d, pyramid_levels, pyramid_widths
+from gantrain.models.layers import (
+    MinibatchDiscrimination,
+    MinibatchStdDev,
+    append_onehot,
+    norm_2d,
+    normal_init,
+    pyramid_levels,
+    pyramid_widths,
+)
 from gantrain.models.outputs import DiscriminatorOutput
-from gantrain.models.patchgan import normal_init
 
 
 class Generator(nn.Module):

@@ -15,8 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from gantrain.models.layers import normal_init
 from gantrain.models.outputs import DiscriminatorOutput
-from gantrain.models.patchgan import normal_init
 
 
 def _scaled(n: int, width: float) -> int:

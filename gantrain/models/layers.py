@@ -38,6 +38,20 @@ def pyramid_widths(image_size: int, width: int, max_width: int) -> list[int]:
     return [min(max_width, width * 2 ** (top - level)) for level in range(top + 1)]
 
 
+def normal_init(module: nn.Module, std: float = 0.02) -> nn.Module:
+    """The initialization of DCGAN (Radford et al. 2016, §4), InfoGAN's and the pix2pix/CycleGAN code's ('normal'):
+    conv and linear weights N(0, std), biases 0; batch-norm scales N(1, std), shifts 0."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            nn.init.normal_(m.weight, 1.0, std)
+            nn.init.zeros_(m.bias)
+    return module
+
+
 class Maxout(nn.Module):
     """Maxout unit (Goodfellow et al. 2013): the max over ``pieces`` affine maps, the original GAN's D units."""
 

@@ -18,6 +18,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from gantrain.models.layers import normal_init
+
 Tensor = torch.Tensor
 
 
@@ -31,20 +33,6 @@ def norm_layer(norm: str, channels: int) -> nn.Module:
     if norm == "none":
         return nn.Identity()
     raise ValueError(f"norm={norm!r}: use batch, instance or none")
-
-
-def normal_init(module: nn.Module, std: float = 0.02) -> nn.Module:
-    """The official pix2pix/CycleGAN initialization ('normal'): conv and linear weights N(0, std), biases 0;
-    batch-norm scales N(1, std), shifts 0."""
-    for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.normal_(m.weight, 0.0, std)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            nn.init.normal_(m.weight, 1.0, std)
-            nn.init.zeros_(m.bias)
-    return module
 
 
 def receptive_field(module: nn.Module) -> int:

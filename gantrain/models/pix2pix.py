@@ -29,7 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gantrain.models.patchgan import PatchGAN, norm_layer, normal_init
+from gantrain.models.layers import normal_init
+from gantrain.models.patchgan import PatchGAN, norm_layer
 
 Tensor = torch.Tensor
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gantrain.models.patchgan import norm_layer, normal_init
+from gantrain.models.layers import normal_init
+from gantrain.models.patchgan import norm_layer
 
 Tensor = torch.Tensor
 DOWNSAMPLINGS = 2
