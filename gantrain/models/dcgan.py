@@ -2,8 +2,9 @@
 
 Strided convolutions in D and fractionally-strided ones in G (no pooling), batch norm in both (not on D's
 input layer nor G's output layer), ReLU in G with a tanh output, LeakyReLU(0.2) in D, no hidden fully
-connected layers; weights drawn from N(0, 0.02) (§4), batch-norm scales from N(1, 0.02). Widths double each time the resolution halves: ``width`` channels next to the image,
-capped at ``max_width``. Images are 2^k × 2^k with k ≥ 3.
+connected layers; weights drawn from N(0, 0.02) (§4), batch-norm scales from N(1, 0.02). Widths double each
+time the resolution halves: ``width`` channels next to the image, capped at ``max_width``. Images are 2^k × 2^k
+with k ≥ 3.
 
 ``num_classes > 0`` conditions the network on one-hot labels (G: appended to z; D: appended as constant
 planes). ``aux_classes > 0`` adds AC-GAN's class head to D (Odena et al. 2017).
